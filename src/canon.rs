@@ -1,0 +1,547 @@
+//! Canonicalization (RFC 6376 3.4): `simple` and `relaxed`, for header fields and body.
+//!
+//! The body canonicalizer is a streaming state machine: it takes the body in chunks of any
+//! size and gives the same output for every split, including a CRLF or a run of trailing
+//! empty lines cut between two chunks. It never buffers a line: what it holds between chunks
+//! is a handful of counters and flags, so memory does not grow with line or body length.
+//!
+//! Line endings: every LF not preceded by CR counts as CRLF (it becomes one on the wire); a
+//! CR not followed by LF is ordinary data (RFC 6376 only breaks lines at CRLF).
+
+use sha2::{Digest, Sha256};
+
+/// One canonicalization algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Canonicalization {
+    /// `simple`: tolerates almost no modification (RFC 6376 3.4.1, 3.4.3).
+    Simple,
+    /// `relaxed`: tolerates whitespace changes and header refolding (RFC 6376 3.4.2, 3.4.4).
+    #[default]
+    Relaxed,
+}
+
+impl Canonicalization {
+    /// The tag value: `simple` or `relaxed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Canonicalization::Simple => "simple",
+            Canonicalization::Relaxed => "relaxed",
+        }
+    }
+
+    /// Parses `simple` or `relaxed` (ASCII case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.eq_ignore_ascii_case("simple") {
+            Some(Canonicalization::Simple)
+        } else if s.eq_ignore_ascii_case("relaxed") {
+            Some(Canonicalization::Relaxed)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for Canonicalization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A header/body canonicalization pair, the `c=` tag of a signature.
+///
+/// ```
+/// use easydkim::canon::{Canonicalization, Canonicalizer};
+/// let c: Canonicalizer = "relaxed/simple".parse().unwrap();
+/// assert_eq!(c.header, Canonicalization::Relaxed);
+/// assert_eq!(c.body, Canonicalization::Simple);
+/// let mut out = Vec::new();
+/// c.canonicalize_header(b"SUBJECT :  Hello\r\n  world ", &mut out);
+/// assert_eq!(out, b"subject:Hello world\r\n");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Canonicalizer {
+    /// Header canonicalization.
+    pub header: Canonicalization,
+    /// Body canonicalization.
+    pub body: Canonicalization,
+}
+
+/// A `c=` value that is not `simple` or `relaxed` on either side.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid canonicalization `{0}`: expected simple or relaxed, e.g. relaxed/simple")]
+pub struct CanonicalizationParseError(pub String);
+
+impl std::str::FromStr for Canonicalizer {
+    type Err = CanonicalizationParseError;
+
+    /// Parses `header/body`; a single word means that header canonicalization with a
+    /// `simple` body (RFC 6376 3.5, `c=` tag).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || CanonicalizationParseError(s.to_string());
+        let (h, b) = match s.split_once('/') {
+            Some((h, b)) => (h.trim(), Some(b.trim())),
+            None => (s.trim(), None),
+        };
+        let header = Canonicalization::parse(h).ok_or_else(err)?;
+        let body = match b {
+            Some(b) => Canonicalization::parse(b).ok_or_else(err)?,
+            None => Canonicalization::Simple,
+        };
+        Ok(Canonicalizer { header, body })
+    }
+}
+
+impl std::fmt::Display for Canonicalizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.header, self.body)
+    }
+}
+
+impl Canonicalizer {
+    /// A pair of canonicalizations.
+    pub fn new(header: Canonicalization, body: Canonicalization) -> Self {
+        Canonicalizer { header, body }
+    }
+
+    /// Appends the canonical form of one header field (`raw` as in
+    /// [`HeaderField::raw`](crate::message::HeaderField::raw): name, colon, value, folding,
+    /// no final line ending) to `out`, terminated by CRLF.
+    pub fn canonicalize_header(&self, raw: &[u8], out: &mut Vec<u8>) {
+        canonicalize_header(self.header, raw, out)
+    }
+
+    /// The canonical form of a whole body (convenience for tests and tools; the signer
+    /// streams through [`BodyHasher`] instead).
+    pub fn canonicalize_body(&self, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(body.len() + 2);
+        let mut c = BodyCanonicalizer::new(self.body);
+        c.feed(body, &mut out);
+        c.finish(&mut out);
+        out
+    }
+}
+
+/// Appends the canonical form of a header field to `out`, terminated by CRLF.
+pub(crate) fn canonicalize_header(canon: Canonicalization, raw: &[u8], out: &mut Vec<u8>) {
+    match canon {
+        Canonicalization::Simple => {
+            // RFC 6376 3.4.1: unchanged, except that a bare LF is the CRLF it is on the wire.
+            let mut start = 0;
+            for i in memchr::memchr_iter(b'\n', raw) {
+                if i == 0 || raw[i - 1] != b'\r' {
+                    out.extend_from_slice(&raw[start..i]);
+                    out.extend_from_slice(b"\r\n");
+                    start = i + 1;
+                }
+            }
+            out.extend_from_slice(&raw[start..]);
+        }
+        Canonicalization::Relaxed => {
+            let colon = memchr::memchr(b':', raw).unwrap_or(raw.len());
+            // RFC 6376 3.4.2: lowercase the name, drop WSP before the colon.
+            let name = crate::message::trim_wsp_end(&raw[..colon]);
+            out.extend(name.iter().map(u8::to_ascii_lowercase));
+            out.push(b':');
+            if colon < raw.len() {
+                relaxed_value(&raw[colon + 1..], out);
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Unfold, reduce WSP runs to one SP, drop WSP at both ends (RFC 6376 3.4.2).
+fn relaxed_value(value: &[u8], out: &mut Vec<u8>) {
+    let mut pending_space = false;
+    let mut started = false;
+    let n = value.len();
+    let mut i = 0;
+    while i < n {
+        let b = value[i];
+        match b {
+            b' ' | b'\t' => pending_space = true,
+            // Unfolding: a line break (CRLF or bare LF) inside a field is removed.
+            b'\n' => {}
+            b'\r' if i + 1 < n && value[i + 1] == b'\n' => {}
+            _ => {
+                if pending_space && started {
+                    out.push(b' ');
+                }
+                pending_space = false;
+                started = true;
+                out.push(b);
+            }
+        }
+        i += 1;
+    }
+}
+
+/// Receives canonical body bytes.
+pub(crate) trait Sink {
+    fn emit(&mut self, data: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn emit(&mut self, data: &[u8]) {
+        self.extend_from_slice(data);
+    }
+}
+
+const CRLF: &[u8] = b"\r\n";
+
+/// The streaming body canonicalization state machine.
+#[derive(Clone, Debug)]
+pub(crate) struct BodyCanonicalizer {
+    canon: Canonicalization,
+    /// Empty lines seen since the last line with content; emitted only if content follows
+    /// (RFC 6376 3.4.3/3.4.4: empty lines at the end of the body are ignored).
+    pending_empty: u64,
+    /// Relaxed: whitespace seen in the current line and not yet emitted.
+    pending_wsp: bool,
+    /// The last byte seen was a CR; whether it ends a line depends on the next byte.
+    pending_cr: bool,
+    line_has_content: bool,
+    emitted_any: bool,
+    line_len: usize,
+    longest_line: usize,
+    bare_cr: bool,
+}
+
+impl BodyCanonicalizer {
+    pub(crate) fn new(canon: Canonicalization) -> Self {
+        BodyCanonicalizer {
+            canon,
+            pending_empty: 0,
+            pending_wsp: false,
+            pending_cr: false,
+            line_has_content: false,
+            emitted_any: false,
+            line_len: 0,
+            longest_line: 0,
+            bare_cr: false,
+        }
+    }
+
+    fn emit(&mut self, data: &[u8], sink: &mut impl Sink) {
+        self.emitted_any = true;
+        sink.emit(data);
+    }
+
+    /// Content bytes of the current line (no CR/LF inside; relaxed: no WSP at either end).
+    fn content(&mut self, data: &[u8], sink: &mut impl Sink) {
+        while self.pending_empty > 0 {
+            self.pending_empty -= 1;
+            self.emit(CRLF, sink);
+        }
+        if self.pending_wsp {
+            self.pending_wsp = false;
+            self.emit(b" ", sink);
+        }
+        self.line_has_content = true;
+        self.line_len += data.len();
+        self.emit(data, sink);
+    }
+
+    fn bare_cr(&mut self, sink: &mut impl Sink) {
+        self.bare_cr = true;
+        self.content(b"\r", sink);
+    }
+
+    fn end_line(&mut self, sink: &mut impl Sink) {
+        if self.line_has_content {
+            self.emit(CRLF, sink);
+        } else {
+            self.pending_empty += 1;
+        }
+        self.longest_line = self.longest_line.max(self.line_len);
+        self.line_len = 0;
+        self.line_has_content = false;
+        self.pending_wsp = false;
+    }
+
+    pub(crate) fn feed(&mut self, chunk: &[u8], sink: &mut impl Sink) {
+        let n = chunk.len();
+        let mut i = 0;
+        if self.pending_cr && n > 0 {
+            self.pending_cr = false;
+            if chunk[0] == b'\n' {
+                self.end_line(sink);
+                i = 1;
+            } else {
+                self.bare_cr(sink);
+            }
+        }
+        match self.canon {
+            Canonicalization::Simple => {
+                while i < n {
+                    match memchr::memchr2(b'\r', b'\n', &chunk[i..]) {
+                        None => {
+                            self.content(&chunk[i..], sink);
+                            break;
+                        }
+                        Some(off) => {
+                            let j = i + off;
+                            if j > i {
+                                self.content(&chunk[i..j], sink);
+                            }
+                            i = self.line_break(chunk, j, sink);
+                        }
+                    }
+                }
+            }
+            Canonicalization::Relaxed => {
+                while i < n {
+                    match chunk[i] {
+                        b'\r' | b'\n' => i = self.line_break(chunk, i, sink),
+                        b' ' | b'\t' => {
+                            self.pending_wsp = true;
+                            self.line_len += 1;
+                            i += 1;
+                        }
+                        _ => {
+                            // A run of content, swallowing single spaces between words so
+                            // ordinary text goes out in few large pieces.
+                            let start = i;
+                            i += 1;
+                            while i < n {
+                                let c = chunk[i];
+                                if is_plain(c) {
+                                    i += 1;
+                                } else if c == b' ' && i + 1 < n && is_plain(chunk[i + 1]) {
+                                    i += 2;
+                                } else {
+                                    break;
+                                }
+                            }
+                            self.content(&chunk[start..i], sink);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles the CR or LF at `chunk[j]`; returns the index after what it consumed.
+    fn line_break(&mut self, chunk: &[u8], j: usize, sink: &mut impl Sink) -> usize {
+        if chunk[j] == b'\n' {
+            self.end_line(sink);
+            return j + 1;
+        }
+        // A CR: a line break only when LF follows, possibly in the next chunk.
+        match chunk.get(j + 1) {
+            Some(b'\n') => {
+                self.end_line(sink);
+                j + 2
+            }
+            Some(_) => {
+                self.bare_cr(sink);
+                j + 1
+            }
+            None => {
+                self.pending_cr = true;
+                j + 1
+            }
+        }
+    }
+
+    pub(crate) fn finish(&mut self, sink: &mut impl Sink) {
+        if self.pending_cr {
+            self.pending_cr = false;
+            self.bare_cr(sink);
+        }
+        if self.line_has_content {
+            // A last line without a line ending gets one.
+            self.end_line(sink);
+        }
+        self.longest_line = self.longest_line.max(self.line_len);
+        if self.canon == Canonicalization::Simple && !self.emitted_any {
+            // RFC 6376 3.4.3: an empty body is a single CRLF.
+            self.emit(CRLF, sink);
+        }
+    }
+}
+
+#[inline]
+fn is_plain(c: u8) -> bool {
+    !matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// The hash sink: counts canonical bytes, hashes up to an optional limit (`l=`), and feeds
+/// the hash in large blocks.
+struct HashSink {
+    hasher: Sha256,
+    buf: Vec<u8>,
+    total: u64,
+    hashed: u64,
+    limit: Option<u64>,
+}
+
+const HASH_BLOCK: usize = 16 * 1024;
+
+impl HashSink {
+    fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            self.hasher.update(&self.buf);
+            self.buf.clear();
+        }
+    }
+}
+
+impl Sink for HashSink {
+    fn emit(&mut self, data: &[u8]) {
+        self.total += data.len() as u64;
+        let data = match self.limit {
+            Some(limit) => {
+                let room = limit.saturating_sub(self.hashed);
+                &data[..data.len().min(usize::try_from(room).unwrap_or(usize::MAX))]
+            }
+            None => data,
+        };
+        self.hashed += data.len() as u64;
+        if data.len() >= HASH_BLOCK {
+            self.flush();
+            self.hasher.update(data);
+        } else {
+            if self.buf.len() + data.len() > HASH_BLOCK {
+                self.flush();
+            }
+            self.buf.extend_from_slice(data);
+        }
+    }
+}
+
+/// The result of hashing a canonical body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyHash {
+    /// SHA-256 of the canonical body (of its first `l=` octets when a limit was set).
+    pub digest: [u8; 32],
+    /// Length in octets of the whole canonical body (the value for `l=`).
+    pub canonical_length: u64,
+    /// Octets that went into the digest (less than `canonical_length` under a limit).
+    pub hashed_length: u64,
+    /// Longest body line in octets, line ending excluded.
+    pub longest_line: usize,
+    /// Whether the body contains a CR not followed by LF.
+    pub bare_cr: bool,
+}
+
+impl BodyHash {
+    /// The digest in base64, as in `bh=`.
+    pub fn to_base64(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.digest)
+    }
+}
+
+/// Streaming SHA-256 of a canonical body: feed chunks with [`update`](Self::update), then
+/// [`finish`](Self::finish). Any split of the body into chunks gives the same result.
+///
+/// ```
+/// use easydkim::canon::{BodyHasher, Canonicalization};
+/// let mut h = BodyHasher::new(Canonicalization::Relaxed);
+/// h.update(b"Hello  \r");
+/// h.update(b"\nworld\r\n\r\n");
+/// let whole = {
+///     let mut h = BodyHasher::new(Canonicalization::Relaxed);
+///     h.update(b"Hello  \r\nworld\r\n\r\n");
+///     h.finish()
+/// };
+/// assert_eq!(h.finish(), whole);
+/// ```
+pub struct BodyHasher {
+    canon: BodyCanonicalizer,
+    sink: HashSink,
+}
+
+impl std::fmt::Debug for BodyHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyHasher")
+            .field("canonicalization", &self.canon.canon)
+            .field("limit", &self.sink.limit)
+            .field("canonical_length", &self.sink.total)
+            .finish()
+    }
+}
+
+impl BodyHasher {
+    /// A hasher for the whole body.
+    pub fn new(canon: Canonicalization) -> Self {
+        Self::with_limit(canon, None)
+    }
+
+    /// A hasher that hashes only the first `limit` canonical octets (a verifier honouring
+    /// `l=`), while still counting the full canonical length.
+    pub fn with_limit(canon: Canonicalization, limit: Option<u64>) -> Self {
+        BodyHasher {
+            canon: BodyCanonicalizer::new(canon),
+            sink: HashSink {
+                hasher: Sha256::new(),
+                buf: Vec::with_capacity(HASH_BLOCK),
+                total: 0,
+                hashed: 0,
+                limit,
+            },
+        }
+    }
+
+    /// Feeds the next chunk of the body.
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.canon.feed(chunk, &mut self.sink);
+    }
+
+    /// Finishes the canonical body and returns its hash.
+    pub fn finish(mut self) -> BodyHash {
+        self.canon.finish(&mut self.sink);
+        self.sink.flush();
+        BodyHash {
+            digest: self.sink.hasher.finalize().into(),
+            canonical_length: self.sink.total,
+            hashed_length: self.sink.hashed,
+            longest_line: self.canon.longest_line,
+            bare_cr: self.canon.bare_cr,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(c: Canonicalization, b: &[u8]) -> Vec<u8> {
+        Canonicalizer::new(c, c).canonicalize_body(b)
+    }
+
+    #[test]
+    fn simple_body_rules() {
+        use Canonicalization::Simple;
+        assert_eq!(body(Simple, b""), b"\r\n");
+        assert_eq!(body(Simple, b"\r\n\r\n"), b"\r\n");
+        assert_eq!(body(Simple, b"a"), b"a\r\n");
+        assert_eq!(body(Simple, b"a\n\n b \n\n"), b"a\r\n\r\n b \r\n");
+        assert_eq!(body(Simple, b"a\rb\r"), b"a\rb\r\r\n");
+    }
+
+    #[test]
+    fn relaxed_body_rules() {
+        use Canonicalization::Relaxed;
+        assert_eq!(body(Relaxed, b""), b"");
+        assert_eq!(body(Relaxed, b"\r\n \t\r\n"), b"");
+        assert_eq!(body(Relaxed, b"  a \t b  \r\n"), b" a b\r\n");
+        assert_eq!(body(Relaxed, b"a\n \n\nb"), b"a\r\n\r\n\r\nb\r\n");
+        assert_eq!(body(Relaxed, b"a \r b"), b"a \r b\r\n");
+    }
+
+    #[test]
+    fn relaxed_header_rules() {
+        let mut out = Vec::new();
+        canonicalize_header(Canonicalization::Relaxed, b"Subject:\n\tHi  there \t", &mut out);
+        assert_eq!(out, b"subject:Hi there\r\n");
+    }
+
+    #[test]
+    fn simple_header_converts_bare_lf() {
+        let mut out = Vec::new();
+        canonicalize_header(Canonicalization::Simple, b"Subject: a\n b\r\n c", &mut out);
+        assert_eq!(out, b"Subject: a\r\n b\r\n c\r\n");
+    }
+}

@@ -1,0 +1,151 @@
+//! Error types, one per concern. Messages name the offending value, never key material.
+
+use thiserror::Error;
+
+/// A message that cannot be signed as it is.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// The message has no From header (RFC 5322 3.6 requires exactly one, and DKIM signs it).
+    #[error("message has no From header")]
+    NoFrom,
+    /// The message has more than one From header, so its author is ambiguous.
+    #[error("message has {count} From headers; exactly one is required")]
+    MultipleFrom {
+        /// How many From headers were found.
+        count: usize,
+    },
+    /// The From header does not parse as an address.
+    #[error("From header `{value}` is not a valid address: {reason}")]
+    FromUnparsable {
+        /// An excerpt of the From value.
+        value: String,
+        /// What the address parser said.
+        reason: String,
+    },
+    /// The From address has no usable domain.
+    #[error("From address `{address}` has no domain")]
+    FromWithoutDomain {
+        /// The address as parsed.
+        address: String,
+    },
+    /// A line in the header block has no colon, so it is not a header field.
+    #[error("header line {line} has no colon: `{text}`")]
+    HeaderWithoutColon {
+        /// 1-based line number.
+        line: usize,
+        /// An excerpt of the line.
+        text: String,
+    },
+    /// A header field name is empty or contains characters RFC 5322 2.2 forbids.
+    #[error("header line {line} has an invalid field name: `{text}`")]
+    InvalidFieldName {
+        /// 1-based line number.
+        line: usize,
+        /// An excerpt of the line.
+        text: String,
+    },
+    /// The message starts with a folded continuation line that belongs to no field.
+    #[error("header line {line} is a continuation line with no field before it")]
+    ContinuationWithoutField {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// The header block is larger than the configured limit.
+    #[error("header block exceeds the limit of {limit} bytes")]
+    HeaderBlockTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The header block has more fields than the configured limit.
+    #[error("header block has more than {limit} fields")]
+    TooManyHeaderFields {
+        /// The limit in fields.
+        limit: usize,
+    },
+}
+
+/// A key that cannot be generated, loaded or used.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The input is not in any key format we read.
+    #[error("unrecognised key format: {detail}")]
+    UnrecognisedFormat {
+        /// What was seen instead.
+        detail: String,
+    },
+    /// The input was recognised as `format` but could not be decoded.
+    #[error("invalid {format} key: {reason}")]
+    Malformed {
+        /// The format that was recognised, e.g. "PKCS#8 PEM".
+        format: &'static str,
+        /// Why decoding failed.
+        reason: String,
+    },
+    /// The key is in a recognised format that we deliberately do not accept.
+    #[error("unsupported {format} key: {reason}")]
+    Unsupported {
+        /// The format that was recognised.
+        format: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// An RSA key below the RFC 8301 minimum of 1024 bits, or above our maximum of 4096.
+    #[error("RSA key of {bits} bits refused: {reason}")]
+    RsaSize {
+        /// The key's modulus size.
+        bits: usize,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// Key generation failed (the OS random source or the RSA prime search failed).
+    #[error("key generation failed: {0}")]
+    Generation(String),
+    /// The private-key operation failed.
+    #[error("signing operation failed: {0}")]
+    Signing(String),
+}
+
+/// Signing failed.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The message cannot be signed as it is.
+    #[error(transparent)]
+    Message(#[from] MessageError),
+    /// The key failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The signing domain (`d=`) is not a valid domain name.
+    #[error("invalid signing domain `{0}`")]
+    InvalidDomain(String),
+    /// The selector (`s=`) is not a valid selector.
+    #[error("invalid selector `{0}`")]
+    InvalidSelector(String),
+    /// The agent or user identifier (`i=`) is invalid or not within `d=` (RFC 6376 3.5).
+    #[error("identity `{identity}` is not within signing domain `{domain}`")]
+    IdentityOutsideDomain {
+        /// The `i=` value requested.
+        identity: String,
+        /// The `d=` value.
+        domain: String,
+    },
+    /// A header name in an explicit header list is not a valid field name.
+    #[error("invalid header name `{0}` in the signed header list")]
+    InvalidHeaderName(String),
+    /// An explicit header list that does not include From (RFC 6376 5.4 requires it).
+    #[error("the signed header list must include From")]
+    FromNotSigned,
+    /// No signing request was given.
+    #[error("no signing request given")]
+    NoRequests,
+    /// The new signature did not verify with the key's own public half (sign-then-verify).
+    #[error("self-check failed: the new signature for d={domain} s={selector} does not verify")]
+    SelfCheckFailed {
+        /// The `d=` value.
+        domain: String,
+        /// The `s=` value.
+        selector: String,
+    },
+}

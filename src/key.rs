@@ -1,0 +1,594 @@
+//! Signing keys: generation, import, public-key records.
+//!
+//! A [`SigningKey`] is cheap to clone (it shares its material) and never shows private
+//! material in `Debug` or `Display`; the material is zeroized when the last clone drops
+//! (the `rsa` and `ed25519-dalek` key types wipe themselves on drop, and every intermediate
+//! buffer holding key bytes here is [`Zeroizing`]).
+//!
+//! The signer only ever calls [`SigningKey::sign_digest`], so another crypto backend can be
+//! added inside this module without touching the signer.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use rsa::traits::PublicKeyParts;
+use rsa::Pkcs1v15Sign;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::error::KeyError;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// OID of rsaEncryption (PKCS#1).
+const OID_RSA: &str = "1.2.840.113549.1.1.1";
+/// OID of id-Ed25519 (RFC 8410).
+const OID_ED25519: &str = "1.3.101.112";
+
+/// A DKIM signing algorithm (`a=` tag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// `rsa-sha256` (RFC 6376).
+    RsaSha256,
+    /// `ed25519-sha256` (RFC 8463).
+    Ed25519Sha256,
+    /// `rsa-sha1`: historic; never used to sign (RFC 8301), verifiable only on request.
+    RsaSha1,
+}
+
+impl Algorithm {
+    /// The `a=` tag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::RsaSha256 => "rsa-sha256",
+            Algorithm::Ed25519Sha256 => "ed25519-sha256",
+            Algorithm::RsaSha1 => "rsa-sha1",
+        }
+    }
+
+    /// Parses an `a=` tag value (ASCII case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Algorithm::RsaSha256,
+            Algorithm::Ed25519Sha256,
+            Algorithm::RsaSha1,
+        ]
+        .into_iter()
+        .find(|a| a.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// The key type (`k=` tag) this algorithm needs.
+    pub fn key_type(self) -> KeyType {
+        match self {
+            Algorithm::RsaSha256 | Algorithm::RsaSha1 => KeyType::Rsa,
+            Algorithm::Ed25519Sha256 => KeyType::Ed25519,
+        }
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A key type, the `k=` tag of a key record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    /// `k=rsa`.
+    Rsa,
+    /// `k=ed25519`.
+    Ed25519,
+}
+
+impl KeyType {
+    /// The `k=` tag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Rsa => "rsa",
+            KeyType::Ed25519 => "ed25519",
+        }
+    }
+}
+
+/// What kind of key to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum KeySpec {
+    /// RSA, 1024 bits (the original Easy DKIM size; still accepted everywhere).
+    Rsa1024,
+    /// RSA, 2048 bits: the default.
+    #[default]
+    Rsa2048,
+    /// RSA, 3072 bits.
+    Rsa3072,
+    /// RSA, 4096 bits (its TXT record needs several strings; see the records module).
+    Rsa4096,
+    /// Ed25519 (RFC 8463). Not every receiver verifies it yet: pair it with an RSA key.
+    Ed25519,
+}
+
+impl KeySpec {
+    /// The algorithm keys of this spec sign with.
+    pub fn algorithm(self) -> Algorithm {
+        match self {
+            KeySpec::Ed25519 => Algorithm::Ed25519Sha256,
+            _ => Algorithm::RsaSha256,
+        }
+    }
+
+    fn rsa_bits(self) -> Option<usize> {
+        match self {
+            KeySpec::Rsa1024 => Some(1024),
+            KeySpec::Rsa2048 => Some(2048),
+            KeySpec::Rsa3072 => Some(3072),
+            KeySpec::Rsa4096 => Some(4096),
+            KeySpec::Ed25519 => None,
+        }
+    }
+}
+
+impl std::fmt::Display for KeySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.rsa_bits() {
+            Some(bits) => write!(f, "RSA-{bits}"),
+            None => f.write_str("Ed25519"),
+        }
+    }
+}
+
+/// Smallest RSA modulus accepted for signing or verifying (RFC 8301 3.2).
+pub const MIN_RSA_BITS: usize = 1024;
+/// Largest RSA modulus accepted (bounds the cost of hostile keys).
+pub const MAX_RSA_BITS: usize = 4096;
+
+enum KeyMaterial {
+    Rsa(rsa::RsaPrivateKey),
+    Ed25519(ed25519_dalek::SigningKey),
+}
+
+/// A private key for DKIM signing. Cloning shares the key.
+#[derive(Clone)]
+pub struct SigningKey {
+    material: Arc<KeyMaterial>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the private material: only what is public.
+        f.debug_struct("SigningKey")
+            .field("algorithm", &self.algorithm())
+            .field("bits", &self.bits())
+            .field("public_key", &self.public_key().to_base64())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Generates a new key from the operating system's CSPRNG.
+    pub fn generate(spec: KeySpec) -> Result<Self, KeyError> {
+        let mut rng = rand::rngs::OsRng;
+        let material = match spec.rsa_bits() {
+            Some(bits) => KeyMaterial::Rsa(
+                rsa::RsaPrivateKey::new(&mut rng, bits)
+                    .map_err(|e| KeyError::Generation(e.to_string()))?,
+            ),
+            None => KeyMaterial::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng)),
+        };
+        Ok(SigningKey {
+            material: Arc::new(material),
+        })
+    }
+
+    /// Loads a key in any format we read, detected from the bytes: PEM (`RSA PRIVATE KEY`
+    /// for PKCS#1, `PRIVATE KEY` for PKCS#8 RSA or Ed25519), DER (PKCS#8 or PKCS#1), or the
+    /// base64 32-byte Ed25519 seed that dkimpy and others write.
+    pub fn load(input: &[u8]) -> Result<Self, KeyError> {
+        let text = std::str::from_utf8(input).ok().map(str::trim);
+        match text {
+            Some(t) if t.starts_with("-----BEGIN") => Self::from_pem(t),
+            Some(t) if !t.is_empty() && t.bytes().all(is_base64_byte) => {
+                Self::from_ed25519_seed_base64(t)
+            }
+            _ if input.first() == Some(&0x30) => Self::from_der(input),
+            Some("") => Err(KeyError::UnrecognisedFormat {
+                detail: "empty input".into(),
+            }),
+            _ => Err(KeyError::UnrecognisedFormat {
+                detail: "neither PEM, DER nor a base64 Ed25519 seed".into(),
+            }),
+        }
+    }
+
+    /// Loads a PEM key: PKCS#1 (`BEGIN RSA PRIVATE KEY`) or PKCS#8 (`BEGIN PRIVATE KEY`).
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        let pem = pem.trim();
+        let label = pem
+            .strip_prefix("-----BEGIN ")
+            .and_then(|r| r.split_once("-----"))
+            .map(|(l, _)| l)
+            .ok_or_else(|| KeyError::UnrecognisedFormat {
+                detail: "no PEM `-----BEGIN ...-----` line".into(),
+            })?;
+        match label {
+            "RSA PRIVATE KEY" => {
+                let der = pem_body(pem, label, "PKCS#1 PEM")?;
+                Self::from_pkcs1_der(&der, "PKCS#1 PEM")
+            }
+            "PRIVATE KEY" => {
+                let der = pem_body(pem, label, "PKCS#8 PEM")?;
+                Self::from_pkcs8_der(&der, "PKCS#8 PEM")
+            }
+            "ENCRYPTED PRIVATE KEY" => Err(KeyError::Unsupported {
+                format: "encrypted PKCS#8 PEM",
+                reason: "decrypt it first (openssl pkcs8 -in key.pem -out plain.pem)".into(),
+            }),
+            "OPENSSH PRIVATE KEY" => Err(KeyError::Unsupported {
+                format: "OpenSSH PEM",
+                reason: "convert it to PKCS#8 (ssh-keygen -p -m PKCS8)".into(),
+            }),
+            "EC PRIVATE KEY" => Err(KeyError::Unsupported {
+                format: "SEC1 EC PEM",
+                reason: "DKIM signs with RSA or Ed25519 only".into(),
+            }),
+            "PUBLIC KEY" | "RSA PUBLIC KEY" => Err(KeyError::Unsupported {
+                format: "public-key PEM",
+                reason: "a public key cannot sign; give the private key".into(),
+            }),
+            other => Err(KeyError::UnrecognisedFormat {
+                detail: format!("PEM label `{other}`"),
+            }),
+        }
+    }
+
+    /// Loads a DER key: PKCS#8 (RSA or Ed25519) or PKCS#1 RSA.
+    pub fn from_der(der: &[u8]) -> Result<Self, KeyError> {
+        match rsa::pkcs8::PrivateKeyInfo::try_from(der) {
+            Ok(_) => Self::from_pkcs8_der(der, "PKCS#8 DER"),
+            Err(_) => match rsa::pkcs1::RsaPrivateKey::try_from(der) {
+                Ok(_) => Self::from_pkcs1_der(der, "PKCS#1 DER"),
+                Err(e) => Err(KeyError::Malformed {
+                    format: "DER",
+                    reason: format!("neither PKCS#8 nor PKCS#1 RSAPrivateKey: {e}"),
+                }),
+            },
+        }
+    }
+
+    /// Loads the base64 of a raw 32-byte Ed25519 private key (seed), as in RFC 8463
+    /// Appendix A and dkimpy's key files.
+    pub fn from_ed25519_seed_base64(b64: &str) -> Result<Self, KeyError> {
+        let bytes = Zeroizing::new(B64.decode(b64.trim()).map_err(|e| KeyError::Malformed {
+            format: "base64 Ed25519 seed",
+            reason: e.to_string(),
+        })?);
+        let seed: Zeroizing<[u8; 32]> = match bytes.len() {
+            32 => Zeroizing::new(bytes[..].try_into().expect("length checked")),
+            n => {
+                return Err(KeyError::Malformed {
+                    format: "base64 Ed25519 seed",
+                    reason: format!("decodes to {n} bytes, expected 32"),
+                })
+            }
+        };
+        Ok(SigningKey {
+            material: Arc::new(KeyMaterial::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+                &seed,
+            ))),
+        })
+    }
+
+    fn from_pkcs1_der(der: &[u8], format: &'static str) -> Result<Self, KeyError> {
+        let key = rsa::RsaPrivateKey::from_pkcs1_der(der).map_err(|e| KeyError::Malformed {
+            format,
+            reason: e.to_string(),
+        })?;
+        Self::from_rsa(key)
+    }
+
+    fn from_pkcs8_der(der: &[u8], format: &'static str) -> Result<Self, KeyError> {
+        let info = rsa::pkcs8::PrivateKeyInfo::try_from(der).map_err(|e| KeyError::Malformed {
+            format,
+            reason: e.to_string(),
+        })?;
+        let oid = info.algorithm.oid.to_string();
+        match oid.as_str() {
+            OID_RSA => {
+                let key =
+                    rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|e| KeyError::Malformed {
+                        format,
+                        reason: e.to_string(),
+                    })?;
+                Self::from_rsa(key)
+            }
+            OID_ED25519 => {
+                let key = <ed25519_dalek::SigningKey as ed25519_dalek::pkcs8::DecodePrivateKey>::from_pkcs8_der(der)
+                    .map_err(|e| KeyError::Malformed {
+                        format,
+                        reason: e.to_string(),
+                    })?;
+                Ok(SigningKey {
+                    material: Arc::new(KeyMaterial::Ed25519(key)),
+                })
+            }
+            other => Err(KeyError::Unsupported {
+                format,
+                reason: format!("algorithm OID {other} is neither RSA nor Ed25519"),
+            }),
+        }
+    }
+
+    /// Wraps an `rsa` crate key, checking its size (1024 to 4096 bits).
+    pub fn from_rsa(key: rsa::RsaPrivateKey) -> Result<Self, KeyError> {
+        check_rsa_bits(key.n().bits())?;
+        Ok(SigningKey {
+            material: Arc::new(KeyMaterial::Rsa(key)),
+        })
+    }
+
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        match &*self.material {
+            KeyMaterial::Rsa(_) => Algorithm::RsaSha256,
+            KeyMaterial::Ed25519(_) => Algorithm::Ed25519Sha256,
+        }
+    }
+
+    /// The key size in bits (256 for Ed25519).
+    pub fn bits(&self) -> usize {
+        match &*self.material {
+            KeyMaterial::Rsa(k) => k.n().bits(),
+            KeyMaterial::Ed25519(_) => 256,
+        }
+    }
+
+    /// The spec of this key, if it is one we generate.
+    pub fn spec(&self) -> Option<KeySpec> {
+        match &*self.material {
+            KeyMaterial::Ed25519(_) => Some(KeySpec::Ed25519),
+            KeyMaterial::Rsa(k) => match k.n().bits() {
+                1024 => Some(KeySpec::Rsa1024),
+                2048 => Some(KeySpec::Rsa2048),
+                3072 => Some(KeySpec::Rsa3072),
+                4096 => Some(KeySpec::Rsa4096),
+                _ => None,
+            },
+        }
+    }
+
+    /// The public half.
+    pub fn public_key(&self) -> PublicKey {
+        match &*self.material {
+            KeyMaterial::Rsa(k) => PublicKey::Rsa(k.to_public_key()),
+            KeyMaterial::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
+        }
+    }
+
+    /// The TXT record value to publish at `<selector>._domainkey.<domain>`:
+    /// `v=DKIM1; k=rsa; p=<SubjectPublicKeyInfo>` or `v=DKIM1; k=ed25519; p=<raw key>`.
+    pub fn dns_record(&self) -> String {
+        self.public_key().dns_record()
+    }
+
+    /// The private key as PKCS#8 DER (for storage; the buffer is wiped on drop).
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let doc = match &*self.material {
+            KeyMaterial::Rsa(k) => k.to_pkcs8_der(),
+            KeyMaterial::Ed25519(k) => ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(k),
+        }
+        .map_err(|e| KeyError::Malformed {
+            format: "PKCS#8 DER",
+            reason: e.to_string(),
+        })?;
+        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+    }
+
+    /// The private key as PKCS#8 PEM (for storage; the buffer is wiped on drop).
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
+        let der = self.to_pkcs8_der()?;
+        let b64 = Zeroizing::new(B64.encode(&der[..]));
+        let mut pem = String::with_capacity(b64.len() + 80);
+        pem.push_str("-----BEGIN PRIVATE KEY-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PRIVATE KEY-----\n");
+        Ok(Zeroizing::new(pem))
+    }
+
+    /// Signs a SHA-256 digest of the canonical header data: RSASSA-PKCS1-v1_5 (blinded)
+    /// for RSA, and for Ed25519 the PureEdDSA signature of the 32 digest bytes (RFC 8463 3).
+    pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+        match &*self.material {
+            KeyMaterial::Rsa(k) => k
+                .sign_with_rng(
+                    &mut rand::thread_rng(),
+                    Pkcs1v15Sign::new::<Sha256>(),
+                    digest,
+                )
+                .map_err(|e| KeyError::Signing(e.to_string())),
+            KeyMaterial::Ed25519(k) => {
+                use ed25519_dalek::Signer as _;
+                Ok(k.sign(digest).to_bytes().to_vec())
+            }
+        }
+    }
+}
+
+fn check_rsa_bits(bits: usize) -> Result<(), KeyError> {
+    if bits < MIN_RSA_BITS {
+        Err(KeyError::RsaSize {
+            bits,
+            reason: "RFC 8301 requires at least 1024 bits",
+        })
+    } else if bits > MAX_RSA_BITS {
+        Err(KeyError::RsaSize {
+            bits,
+            reason: "larger than the 4096-bit maximum",
+        })
+    } else {
+        Ok(())
+    }
+}
+
+fn is_base64_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')
+}
+
+/// Extracts and decodes the base64 body of a PEM block with the given label.
+fn pem_body(
+    pem: &str,
+    label: &str,
+    format: &'static str,
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let body = pem
+        .strip_prefix(&begin)
+        .and_then(|r| r.split_once(&end))
+        .map(|(b, _)| b)
+        .ok_or_else(|| KeyError::Malformed {
+            format,
+            reason: format!("no `{end}` line"),
+        })?;
+    if body.contains(':') {
+        return Err(KeyError::Unsupported {
+            format,
+            reason: "PEM with headers (Proc-Type/DEK-Info) is encrypted; decrypt it first".into(),
+        });
+    }
+    let b64: Zeroizing<String> =
+        Zeroizing::new(body.chars().filter(|c| !c.is_whitespace()).collect());
+    B64.decode(b64.as_bytes())
+        .map(Zeroizing::new)
+        .map_err(|e| KeyError::Malformed {
+            format,
+            reason: format!("bad base64: {e}"),
+        })
+}
+
+/// A public key, as published in DNS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublicKey {
+    /// An RSA public key.
+    Rsa(rsa::RsaPublicKey),
+    /// An Ed25519 public key.
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl PublicKey {
+    /// The key type.
+    pub fn key_type(&self) -> KeyType {
+        match self {
+            PublicKey::Rsa(_) => KeyType::Rsa,
+            PublicKey::Ed25519(_) => KeyType::Ed25519,
+        }
+    }
+
+    /// Key size in bits (256 for Ed25519).
+    pub fn bits(&self) -> usize {
+        match self {
+            PublicKey::Rsa(k) => k.n().bits(),
+            PublicKey::Ed25519(_) => 256,
+        }
+    }
+
+    /// The bytes of the `p=` tag: DER SubjectPublicKeyInfo for RSA, the raw 32-byte key for
+    /// Ed25519 (RFC 8463 4.2).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            PublicKey::Rsa(k) => k
+                .to_public_key_der()
+                .map(|d| d.as_bytes().to_vec())
+                .unwrap_or_default(),
+            PublicKey::Ed25519(k) => k.to_bytes().to_vec(),
+        }
+    }
+
+    /// The `p=` value, base64.
+    pub fn to_base64(&self) -> String {
+        B64.encode(self.to_bytes())
+    }
+
+    /// The DNS TXT record value for this key.
+    pub fn dns_record(&self) -> String {
+        format!(
+            "v=DKIM1; k={}; p={}",
+            self.key_type().as_str(),
+            self.to_base64()
+        )
+    }
+
+    /// Decodes a `p=` value of the given key type: for RSA, a SubjectPublicKeyInfo or a bare
+    /// PKCS#1 RSAPublicKey (both are found in the wild); for Ed25519, 32 raw bytes.
+    pub fn from_bytes(key_type: KeyType, bytes: &[u8]) -> Result<Self, KeyError> {
+        match key_type {
+            KeyType::Rsa => rsa::RsaPublicKey::from_public_key_der(bytes)
+                .or_else(|_| rsa::RsaPublicKey::from_pkcs1_der(bytes))
+                .map(PublicKey::Rsa)
+                .map_err(|e| KeyError::Malformed {
+                    format: "RSA public key",
+                    reason: e.to_string(),
+                }),
+            KeyType::Ed25519 => {
+                let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Malformed {
+                    format: "Ed25519 public key",
+                    reason: format!("{} bytes, expected 32", bytes.len()),
+                })?;
+                ed25519_dalek::VerifyingKey::from_bytes(&arr)
+                    .map(PublicKey::Ed25519)
+                    .map_err(|e| KeyError::Malformed {
+                        format: "Ed25519 public key",
+                        reason: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// Checks a signature over a SHA-256 digest (the counterpart of
+    /// [`SigningKey::sign_digest`]).
+    pub fn verify_digest(&self, digest: &[u8; 32], signature: &[u8]) -> bool {
+        match self {
+            PublicKey::Rsa(k) => k
+                .verify(Pkcs1v15Sign::new::<Sha256>(), digest, signature)
+                .is_ok(),
+            PublicKey::Ed25519(k) => match ed25519_dalek::Signature::from_slice(signature) {
+                Ok(sig) => k.verify_strict(digest, &sig).is_ok(),
+                Err(_) => false,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_private_material() {
+        let key = SigningKey::generate(KeySpec::Ed25519).unwrap();
+        let KeyMaterial::Ed25519(k) = &*key.material else {
+            panic!("generated an Ed25519 key")
+        };
+        let dbg = format!("{key:?}");
+        let seed = k.to_bytes();
+        assert!(!dbg.contains(&B64.encode(seed)));
+        assert!(!dbg.contains(&format!("{seed:?}")));
+        assert!(dbg.contains("Ed25519Sha256"));
+    }
+
+    #[test]
+    fn pkcs8_round_trip_ed25519() {
+        let key = SigningKey::generate(KeySpec::Ed25519).unwrap();
+        let pem = key.to_pkcs8_pem().unwrap();
+        let again = SigningKey::load(pem.as_bytes()).unwrap();
+        assert_eq!(again.public_key(), key.public_key());
+        let der = key.to_pkcs8_der().unwrap();
+        let again = SigningKey::load(&der).unwrap();
+        assert_eq!(again.public_key(), key.public_key());
+    }
+}

@@ -1,0 +1,467 @@
+//! Zero-copy splitting of a raw RFC 5322 message into header fields and body.
+//!
+//! The splitter never copies or rewrites the caller's bytes: every [`HeaderField`] borrows its
+//! raw bytes (folding and line endings included) from the input, and the body is a sub-slice.
+//! CRLF, bare LF and mixed line endings are accepted; a lone CR is ordinary data (RFC 6376
+//! treats only CRLF as a line break, and we treat a bare LF as the CRLF it becomes on the wire).
+
+use crate::error::MessageError;
+
+/// Limits applied while splitting a message. Hostile input above a limit is refused with a
+/// typed error instead of being processed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest header block accepted, in bytes (default 1 MiB).
+    pub max_header_bytes: usize,
+    /// Largest number of header fields accepted (default 1,000).
+    pub max_header_fields: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 1024 * 1024,
+            max_header_fields: 1000,
+        }
+    }
+}
+
+/// The line ending a message uses, taken from its first line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LineEnding {
+    /// `\r\n`, as on the wire.
+    CrLf,
+    /// A bare `\n`, as in Unix mail spools and many application-built messages.
+    Lf,
+}
+
+impl LineEnding {
+    /// The bytes of this line ending.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineEnding::CrLf => "\r\n",
+            LineEnding::Lf => "\n",
+        }
+    }
+}
+
+/// A non-fatal finding about a message: it is still signed, but the caller may want to know.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A line is longer than the 998 octets RFC 5322 2.1.1 allows; some relays rewrap such
+    /// lines, which breaks the signature.
+    LongLine {
+        /// Where the first such line is.
+        location: Location,
+        /// Its length in octets, without the line ending.
+        octets: usize,
+    },
+    /// A CR not followed by LF; it is signed as data, but relays may alter it.
+    BareCr {
+        /// Where the first one is.
+        location: Location,
+    },
+    /// A header field contains 8-bit bytes (not 7-bit ASCII), which RFC 5322 does not allow
+    /// outside SMTPUTF8; relays may re-encode it.
+    EightBitHeader {
+        /// Name of the first header field with 8-bit bytes.
+        field: String,
+    },
+}
+
+/// Where in a message a [`Warning`] was found.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Location {
+    /// In the header field with this name.
+    Header(String),
+    /// In the body.
+    Body,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::LongLine { location, octets } => {
+                write!(f, "line of {octets} octets (over 998) in {location}")
+            }
+            Warning::BareCr { location } => write!(f, "bare CR in {location}"),
+            Warning::EightBitHeader { field } => {
+                write!(f, "8-bit bytes in header field `{field}`")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Header(name) => write!(f, "header field `{name}`"),
+            Location::Body => f.write_str("body"),
+        }
+    }
+}
+
+/// One header field, borrowed from the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderField<'a> {
+    name: &'a [u8],
+    raw: &'a [u8],
+    value_start: usize,
+}
+
+impl<'a> HeaderField<'a> {
+    /// The field name as written (without trailing whitespace before the colon).
+    pub fn name(&self) -> &'a [u8] {
+        self.name
+    }
+
+    /// The field name as text (header names are ASCII; anything else is replaced).
+    pub fn name_str(&self) -> std::borrow::Cow<'a, str> {
+        String::from_utf8_lossy(self.name)
+    }
+
+    /// The whole field as written: name, colon, value and any folding, without the line
+    /// ending that terminates the field.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The raw value: everything after the colon, folding kept.
+    pub fn value(&self) -> &'a [u8] {
+        &self.raw[self.value_start..]
+    }
+
+    /// True when this field's name equals `name`, ignoring ASCII case.
+    pub fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name.as_bytes())
+    }
+}
+
+/// The address a message is from, taken from its single From header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FromAddress {
+    /// The local part, exactly as written.
+    pub local: String,
+    /// The domain part, as written (not yet normalised).
+    pub domain: String,
+}
+
+impl FromAddress {
+    /// `local@domain`.
+    pub fn address(&self) -> String {
+        format!("{}@{}", self.local, self.domain)
+    }
+}
+
+/// A message split into header fields and body, borrowing the caller's bytes.
+#[derive(Clone, Debug)]
+pub struct Message<'a> {
+    raw: &'a [u8],
+    fields: Vec<HeaderField<'a>>,
+    body_start: usize,
+    line_ending: LineEnding,
+    warnings: Vec<Warning>,
+}
+
+impl<'a> Message<'a> {
+    /// Splits `raw` with the default [`Limits`].
+    pub fn parse(raw: &'a [u8]) -> Result<Self, MessageError> {
+        Self::parse_with_limits(raw, &Limits::default())
+    }
+
+    /// Splits `raw` into header fields and body.
+    ///
+    /// The header block ends at the first empty line; a message without one is all header
+    /// and has no body. Errors are returned for a header line without a colon, a continuation
+    /// line before the first field, and a header block over the limits. The From header is
+    /// not checked here (see [`Message::from_address`]).
+    pub fn parse_with_limits(raw: &'a [u8], limits: &Limits) -> Result<Self, MessageError> {
+        let line_ending = detect_line_ending(raw);
+        let mut fields: Vec<HeaderField<'a>> = Vec::new();
+        let mut warnings = Vec::new();
+        let mut pos = 0usize;
+        let mut line_no = 0usize;
+        // (start of current field, end of its last line without terminator, name end, value start)
+        let mut current: Option<(usize, usize, usize, usize)> = None;
+        let mut body_start = raw.len();
+        let mut long_line_seen = false;
+        let mut bare_cr_seen = false;
+        let mut eight_bit_seen = false;
+
+        loop {
+            if pos >= raw.len() {
+                break;
+            }
+            if pos > limits.max_header_bytes {
+                return Err(MessageError::HeaderBlockTooLarge {
+                    limit: limits.max_header_bytes,
+                });
+            }
+            line_no += 1;
+            let (content_end, next) = match memchr::memchr(b'\n', &raw[pos..]) {
+                Some(i) => {
+                    let lf = pos + i;
+                    let end = if lf > pos && raw[lf - 1] == b'\r' {
+                        lf - 1
+                    } else {
+                        lf
+                    };
+                    (end, lf + 1)
+                }
+                None => (raw.len(), raw.len()),
+            };
+            let line = &raw[pos..content_end];
+            if line.is_empty() {
+                // The empty line that separates header and body.
+                body_start = next;
+                break;
+            }
+            if next > limits.max_header_bytes {
+                return Err(MessageError::HeaderBlockTooLarge {
+                    limit: limits.max_header_bytes,
+                });
+            }
+            let is_continuation = line[0] == b' ' || line[0] == b'\t';
+            let warn_name = || match current {
+                Some((start, _, name_end, _)) if is_continuation => {
+                    String::from_utf8_lossy(&raw[start..name_end]).into_owned()
+                }
+                _ => {
+                    let end = memchr::memchr(b':', line).unwrap_or(line.len());
+                    String::from_utf8_lossy(trim_wsp_end(&line[..end])).into_owned()
+                }
+            };
+            if !long_line_seen && line.len() > 998 {
+                long_line_seen = true;
+                warnings.push(Warning::LongLine {
+                    location: Location::Header(warn_name()),
+                    octets: line.len(),
+                });
+            }
+            if !bare_cr_seen && memchr::memchr(b'\r', line).is_some() {
+                bare_cr_seen = true;
+                warnings.push(Warning::BareCr {
+                    location: Location::Header(warn_name()),
+                });
+            }
+            if !eight_bit_seen && line.iter().any(|&b| b >= 0x80) {
+                eight_bit_seen = true;
+                warnings.push(Warning::EightBitHeader {
+                    field: warn_name(),
+                });
+            }
+
+            if is_continuation {
+                // RFC 5322 2.2.3: a continuation line of the current field.
+                match current.as_mut() {
+                    Some(cur) => cur.1 = content_end,
+                    None => return Err(MessageError::ContinuationWithoutField { line: line_no }),
+                }
+            } else {
+                if let Some((start, end, name_end, value_start)) = current.take() {
+                    push_field(&mut fields, raw, start, end, name_end, value_start, limits)?;
+                }
+                let colon = match memchr::memchr(b':', line) {
+                    Some(c) => c,
+                    None => {
+                        return Err(MessageError::HeaderWithoutColon {
+                            line: line_no,
+                            text: excerpt(line),
+                        })
+                    }
+                };
+                let name = trim_wsp_end(&line[..colon]);
+                if name.is_empty() || !name.iter().all(|&b| (33..=126).contains(&b)) {
+                    return Err(MessageError::InvalidFieldName {
+                        line: line_no,
+                        text: excerpt(line),
+                    });
+                }
+                current = Some((pos, content_end, pos + name.len(), pos + colon + 1));
+            }
+            pos = next;
+        }
+        if let Some((start, end, name_end, value_start)) = current.take() {
+            push_field(&mut fields, raw, start, end, name_end, value_start, limits)?;
+        }
+        Ok(Message {
+            raw,
+            fields,
+            body_start,
+            line_ending,
+            warnings,
+        })
+    }
+
+    /// The bytes this message was parsed from.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The header fields, top to bottom.
+    pub fn fields(&self) -> &[HeaderField<'a>] {
+        &self.fields
+    }
+
+    /// The body (everything after the empty line); empty when the message has no body.
+    pub fn body(&self) -> &'a [u8] {
+        &self.raw[self.body_start..]
+    }
+
+    /// The line ending of the message's first line (CRLF when the message has none).
+    pub fn line_ending(&self) -> LineEnding {
+        self.line_ending
+    }
+
+    /// Non-fatal findings in the header block (the body's are reported by the signer).
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// Fields named `name` (ASCII case-insensitive), top to bottom.
+    pub fn fields_named<'s>(
+        &'s self,
+        name: &'s str,
+    ) -> impl DoubleEndedIterator<Item = &'s HeaderField<'a>> + 's {
+        self.fields.iter().filter(move |f| f.is(name))
+    }
+
+    /// The address of the single From header, parsed with `mailparse`.
+    ///
+    /// Errors: no From header, more than one, a From that does not parse as an address
+    /// list, or whose first mailbox has no domain.
+    pub fn from_address(&self) -> Result<FromAddress, MessageError> {
+        let mut froms = self.fields_named("from");
+        let from = froms.next().ok_or(MessageError::NoFrom)?;
+        let extra = froms.count();
+        if extra > 0 {
+            return Err(MessageError::MultipleFrom { count: extra + 1 });
+        }
+        parse_from_value(from.value())
+    }
+}
+
+fn push_field<'a>(
+    fields: &mut Vec<HeaderField<'a>>,
+    raw: &'a [u8],
+    start: usize,
+    end: usize,
+    name_end: usize,
+    value_start: usize,
+    limits: &Limits,
+) -> Result<(), MessageError> {
+    if fields.len() >= limits.max_header_fields {
+        return Err(MessageError::TooManyHeaderFields {
+            limit: limits.max_header_fields,
+        });
+    }
+    fields.push(HeaderField {
+        name: &raw[start..name_end],
+        raw: &raw[start..end],
+        value_start: value_start - start,
+    });
+    Ok(())
+}
+
+fn detect_line_ending(raw: &[u8]) -> LineEnding {
+    match memchr::memchr(b'\n', raw) {
+        Some(i) if i > 0 && raw[i - 1] == b'\r' => LineEnding::CrLf,
+        Some(_) => LineEnding::Lf,
+        None => LineEnding::CrLf,
+    }
+}
+
+pub(crate) fn trim_wsp_end(mut s: &[u8]) -> &[u8] {
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// A short, printable excerpt of a line for an error message.
+fn excerpt(line: &[u8]) -> String {
+    let cut = &line[..line.len().min(60)];
+    let mut s = String::from_utf8_lossy(cut).into_owned();
+    if line.len() > 60 {
+        s.push('…');
+    }
+    s
+}
+
+fn parse_from_value(value: &[u8]) -> Result<FromAddress, MessageError> {
+    // mailparse works on text; unfold and decode leniently (8-bit display names are common).
+    let text = String::from_utf8_lossy(value);
+    let unfolded: String = text.replace("\r\n", "").replace('\n', "");
+    let trimmed = unfolded.trim();
+    if trimmed.is_empty() {
+        return Err(MessageError::FromUnparsable {
+            value: String::new(),
+            reason: "empty From header".into(),
+        });
+    }
+    let list = mailparse::addrparse(trimmed).map_err(|e| MessageError::FromUnparsable {
+        value: excerpt(trimmed.as_bytes()),
+        reason: e.to_string(),
+    })?;
+    let first = list.iter().find_map(|a| match a {
+        mailparse::MailAddr::Single(s) => Some(s.addr.clone()),
+        mailparse::MailAddr::Group(g) => g.addrs.first().map(|s| s.addr.clone()),
+    });
+    let addr = first.ok_or_else(|| MessageError::FromUnparsable {
+        value: excerpt(trimmed.as_bytes()),
+        reason: "no mailbox in From".into(),
+    })?;
+    match addr.rsplit_once('@') {
+        Some((local, domain)) if !domain.trim().is_empty() && !local.is_empty() => {
+            Ok(FromAddress {
+                local: local.to_string(),
+                domain: domain.trim().to_string(),
+            })
+        }
+        _ => Err(MessageError::FromWithoutDomain { address: addr }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_crlf_message() {
+        let raw = b"From: a@example.com\r\nSubject: hi\r\n there\r\n\r\nbody\r\n";
+        let m = Message::parse(raw).unwrap();
+        assert_eq!(m.fields().len(), 2);
+        assert_eq!(m.fields()[1].raw(), b"Subject: hi\r\n there");
+        assert_eq!(m.fields()[1].value(), b" hi\r\n there");
+        assert_eq!(m.body(), b"body\r\n");
+        assert_eq!(m.line_ending(), LineEnding::CrLf);
+    }
+
+    #[test]
+    fn splits_lf_and_mixed() {
+        let raw = b"From: a@example.com\nTo: b@example.org\r\n\nbody\n";
+        let m = Message::parse(raw).unwrap();
+        assert_eq!(m.line_ending(), LineEnding::Lf);
+        assert_eq!(m.fields()[1].raw(), b"To: b@example.org");
+        assert_eq!(m.body(), b"body\n");
+    }
+
+    #[test]
+    fn no_body() {
+        let m = Message::parse(b"From: a@example.com").unwrap();
+        assert_eq!(m.body(), b"");
+        assert_eq!(m.fields().len(), 1);
+        let m = Message::parse(b"From: a@example.com\r\n").unwrap();
+        assert_eq!(m.body(), b"");
+    }
+
+    #[test]
+    fn from_address() {
+        let m = Message::parse(b"From: \"Joe\" <joe@Example.com>\r\n\r\n").unwrap();
+        let f = m.from_address().unwrap();
+        assert_eq!(f.local, "joe");
+        assert_eq!(f.domain, "Example.com");
+    }
+}

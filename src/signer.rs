@@ -1,0 +1,512 @@
+//! The DKIM signer (RFC 6376 5, RFC 8463).
+//!
+//! A [`Signer`] holds a key, a signing domain (`d=`), a selector (`s=`) and options. Several
+//! signers can sign one message in one call ([`sign_all`]): the body is canonicalized and
+//! hashed once per body canonicalization, whatever the number of signatures.
+//!
+//! ```
+//! use easydkim::{KeySpec, Signer, SigningKey};
+//! let key = SigningKey::generate(KeySpec::Ed25519).unwrap();
+//! let signer = Signer::new(key, "example.com", "sel1").unwrap();
+//! let msg = b"From: alice@example.com\r\nSubject: hi\r\n\r\nHello\r\n";
+//! let signed = signer.sign(msg).unwrap();
+//! let out = signed.prepend_to(msg);
+//! assert!(out.starts_with(b"DKIM-Signature: v=1; a=ed25519-sha256;"));
+//! assert!(out.ends_with(msg));
+//! ```
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::canon::{canonicalize_header, BodyHash, BodyHasher, Canonicalization, Canonicalizer};
+use crate::error::SignError;
+use crate::key::SigningKey;
+use crate::message::{Limits, LineEnding, Location, Message, Warning};
+use crate::names::{DomainName, Selector};
+use crate::signature::{Folder, Piece, FIELD_NAME};
+
+/// Header fields signed by default when present (RFC 6376 5.4.1 plus MIME and list headers).
+/// Names ending in `-` are prefixes (`resent-*`, `list-*`).
+pub const DEFAULT_SIGNED_HEADERS: &[&str] = &[
+    "from",
+    "sender",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "to",
+    "cc",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "content-id",
+    "content-description",
+    "resent-",
+    "in-reply-to",
+    "references",
+    "list-",
+    "feedback-id",
+];
+
+/// Header fields that may appear only once: listed once more than present so that a second
+/// copy added in transit breaks the signature (RFC 6376 8.15).
+pub const OVERSIGNED_HEADERS: &[&str] = &[
+    "from",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "reply-to",
+    "sender",
+    "message-id",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+];
+
+/// Header fields never signed by default: trace and transport fields that change in transit.
+pub const NEVER_SIGNED_HEADERS: &[&str] = &[
+    "return-path",
+    "received",
+    "comments",
+    "keywords",
+    "bcc",
+    "dkim-signature",
+];
+
+/// The shape of the signature header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Profile {
+    /// `v=1; a=; c=; d=; s=; t=; [x=; i=; l=;] h=; bh=; b=` with `c=relaxed/relaxed` by default.
+    #[default]
+    Standard,
+    /// Exactly the shape Amazon SES emits: `v=1; a=rsa-sha256; q=dns/txt; c=relaxed/simple;
+    /// s=; d=; t=; h=; bh=; b=`. Selecting it sets `c=relaxed/simple`.
+    SesCompatible,
+}
+
+/// Which header fields to sign.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum HeaderSelection {
+    /// [`DEFAULT_SIGNED_HEADERS`] that are present, plus oversigning of the present
+    /// [`OVERSIGNED_HEADERS`] when enabled.
+    #[default]
+    Default,
+    /// Exactly these names in this order (a name may repeat; names absent from the message
+    /// sign "no such field", which is how one oversigns by hand).
+    Explicit(Vec<String>),
+}
+
+/// Options of a [`Signer`]; every field has the documented default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignOptions {
+    /// `c=`; default `relaxed/relaxed`.
+    pub canonicalization: Canonicalizer,
+    /// The signed header fields; default [`HeaderSelection::Default`].
+    pub headers: HeaderSelection,
+    /// Oversign the present singleton fields (default on; only with the default selection).
+    pub oversign: bool,
+    /// `x=` as seconds after `t=`; default none.
+    pub expire_after: Option<u64>,
+    /// `i=`; default none (receivers then assume `@d`).
+    pub identity: Option<String>,
+    /// Emit `l=` with the body length. Off by default: content appended after signing then
+    /// passes verification, which is unsafe (RFC 6376 8.2).
+    pub body_length: bool,
+    /// A fixed `t=` (Unix seconds) for reproducible output; default: the clock.
+    pub signing_time: Option<u64>,
+    /// The shape of the header; default [`Profile::Standard`].
+    pub profile: Profile,
+    /// Limits applied when splitting the message.
+    pub limits: Limits,
+}
+
+impl Default for SignOptions {
+    fn default() -> Self {
+        SignOptions {
+            canonicalization: Canonicalizer::new(
+                Canonicalization::Relaxed,
+                Canonicalization::Relaxed,
+            ),
+            headers: HeaderSelection::Default,
+            oversign: true,
+            expire_after: None,
+            identity: None,
+            body_length: false,
+            signing_time: None,
+            profile: Profile::Standard,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// A key, a signing domain, a selector and options: one DKIM-Signature per message.
+#[derive(Clone, Debug)]
+pub struct Signer {
+    key: SigningKey,
+    domain: DomainName,
+    selector: Selector,
+    options: SignOptions,
+}
+
+impl Signer {
+    /// A signer with default options. `domain` may be a U-label name (it is converted to
+    /// A-labels); both it and the selector are validated.
+    pub fn new(key: SigningKey, domain: &str, selector: &str) -> Result<Self, SignError> {
+        let domain =
+            DomainName::parse(domain).map_err(|_| SignError::InvalidDomain(domain.to_string()))?;
+        let selector = Selector::parse(selector)
+            .map_err(|_| SignError::InvalidSelector(selector.to_string()))?;
+        Ok(Self::from_parts(key, domain, selector))
+    }
+
+    /// A signer from already validated names.
+    pub fn from_parts(key: SigningKey, domain: DomainName, selector: Selector) -> Self {
+        Signer {
+            key,
+            domain,
+            selector,
+            options: SignOptions::default(),
+        }
+    }
+
+    /// The key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The signing domain (`d=`).
+    pub fn domain(&self) -> &DomainName {
+        &self.domain
+    }
+
+    /// The selector (`s=`).
+    pub fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
+    /// The options.
+    pub fn options(&self) -> &SignOptions {
+        &self.options
+    }
+
+    /// Replaces all options at once.
+    pub fn set_options(&mut self, options: SignOptions) -> &mut Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets `c=` (default `relaxed/relaxed`).
+    pub fn canonicalization(&mut self, c: Canonicalizer) -> &mut Self {
+        self.options.canonicalization = c;
+        self
+    }
+
+    /// Signs exactly these header fields, in this order (default: the standard list).
+    pub fn headers<I, S>(&mut self, names: I) -> Result<&mut Self, SignError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut list = Vec::new();
+        for n in names {
+            let n = n.as_ref().trim();
+            if n.is_empty() || !n.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+                return Err(SignError::InvalidHeaderName(n.to_string()));
+            }
+            list.push(n.to_string());
+        }
+        if !list.iter().any(|n| n.eq_ignore_ascii_case("from")) {
+            return Err(SignError::FromNotSigned);
+        }
+        self.options.headers = HeaderSelection::Explicit(list);
+        Ok(self)
+    }
+
+    /// Turns oversigning of singleton fields on or off (default on).
+    pub fn oversign(&mut self, on: bool) -> &mut Self {
+        self.options.oversign = on;
+        self
+    }
+
+    /// Adds `x=` this many seconds after `t=` (default: no expiry).
+    pub fn expire_after(&mut self, secs: Option<u64>) -> &mut Self {
+        self.options.expire_after = secs;
+        self
+    }
+
+    /// Sets `i=`, which must be within `d=` (RFC 6376 3.5): `@d`, `user@d` or a subdomain.
+    pub fn identity(&mut self, identity: Option<&str>) -> Result<&mut Self, SignError> {
+        if let Some(i) = identity {
+            let err = || SignError::IdentityOutsideDomain {
+                identity: i.to_string(),
+                domain: self.domain.to_string(),
+            };
+            let (_, dom) = i.rsplit_once('@').ok_or_else(err)?;
+            let dom = DomainName::parse(dom).map_err(|_| err())?;
+            if !dom.is_subdomain_of(&self.domain) {
+                return Err(err());
+            }
+        }
+        self.options.identity = identity.map(str::to_string);
+        Ok(self)
+    }
+
+    /// Emits `l=` (default off; see [`SignOptions::body_length`]).
+    pub fn body_length(&mut self, on: bool) -> &mut Self {
+        self.options.body_length = on;
+        self
+    }
+
+    /// Fixes `t=` (Unix seconds) instead of reading the clock.
+    pub fn signing_time(&mut self, t: Option<u64>) -> &mut Self {
+        self.options.signing_time = t;
+        self
+    }
+
+    /// Chooses the header shape; [`Profile::SesCompatible`] also sets `c=relaxed/simple`.
+    pub fn profile(&mut self, profile: Profile) -> &mut Self {
+        self.options.profile = profile;
+        if profile == Profile::SesCompatible {
+            self.options.canonicalization =
+                Canonicalizer::new(Canonicalization::Relaxed, Canonicalization::Simple);
+        }
+        self
+    }
+
+    /// Sets the limits applied when splitting messages.
+    pub fn limits(&mut self, limits: Limits) -> &mut Self {
+        self.options.limits = limits;
+        self
+    }
+
+    /// Signs `message`, returning the new header (the caller's bytes are not copied).
+    pub fn sign(&self, message: &[u8]) -> Result<Signed, SignError> {
+        sign_all(&[self], message)
+    }
+
+    /// Signs and returns the whole signed message (new header + the caller's bytes).
+    pub fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        Ok(self.sign(message)?.prepend_to(message))
+    }
+}
+
+/// The result of signing: new header fields to prepend, and warnings about the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    /// The DKIM-Signature header fields, each folded and terminated with the message's own
+    /// line ending, in the order of the signers given.
+    pub headers: Vec<String>,
+    /// Non-fatal findings (long lines, bare CR, 8-bit header bytes).
+    pub warnings: Vec<Warning>,
+    /// Body hashes computed, one per body canonicalization used.
+    pub body_hashes: Vec<(Canonicalization, BodyHash)>,
+}
+
+impl Signed {
+    /// The new header fields followed by the caller's bytes, unchanged.
+    pub fn prepend_to(&self, message: &[u8]) -> Vec<u8> {
+        let len = self.headers.iter().map(String::len).sum::<usize>() + message.len();
+        let mut out = Vec::with_capacity(len);
+        for h in &self.headers {
+            out.extend_from_slice(h.as_bytes());
+        }
+        out.extend_from_slice(message);
+        out
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Signs one message with several signers, sharing one body pass per body
+/// canonicalization. The message is split with the first signer's limits.
+pub fn sign_all(signers: &[&Signer], message: &[u8]) -> Result<Signed, SignError> {
+    let first = signers.first().ok_or(SignError::NoRequests)?;
+    let msg = Message::parse_with_limits(message, &first.options.limits)?;
+    msg.from_address()?;
+
+    // One pass over the body per distinct body canonicalization.
+    let mut body_hashes: Vec<(Canonicalization, BodyHash)> = Vec::with_capacity(2);
+    for s in signers {
+        let c = s.options.canonicalization.body;
+        if !body_hashes.iter().any(|(bc, _)| *bc == c) {
+            let mut h = BodyHasher::new(c);
+            h.update(msg.body());
+            body_hashes.push((c, h.finish()));
+        }
+    }
+
+    let mut warnings = msg.warnings().to_vec();
+    if let Some((_, bh)) = body_hashes.first() {
+        if bh.longest_line > 998 && !warnings.iter().any(|w| matches!(w, Warning::LongLine { .. }))
+        {
+            warnings.push(Warning::LongLine {
+                location: Location::Body,
+                octets: bh.longest_line,
+            });
+        }
+        if bh.bare_cr && !warnings.iter().any(|w| matches!(w, Warning::BareCr { .. })) {
+            warnings.push(Warning::BareCr {
+                location: Location::Body,
+            });
+        }
+    }
+
+    let now = now_unix();
+    let mut headers = Vec::with_capacity(signers.len());
+    for s in signers {
+        let c = s.options.canonicalization.body;
+        let bh = body_hashes
+            .iter()
+            .find(|(bc, _)| *bc == c)
+            .map(|(_, h)| h)
+            .expect("computed above");
+        let header = sign_one(s, &msg, bh, s.options.signing_time.unwrap_or(now))?;
+        headers.push(match msg.line_ending() {
+            LineEnding::CrLf => header,
+            LineEnding::Lf => header.replace("\r\n", "\n"),
+        });
+    }
+    Ok(Signed {
+        headers,
+        warnings,
+        body_hashes,
+    })
+}
+
+/// The `h=` list for a message under the given options.
+pub(crate) fn signed_header_names(msg: &Message<'_>, opts: &SignOptions) -> Vec<String> {
+    match &opts.headers {
+        HeaderSelection::Explicit(list) => list.clone(),
+        HeaderSelection::Default => {
+            let mut names: Vec<String> = Vec::new();
+            for f in msg.fields() {
+                let name = f.name_str().to_ascii_lowercase();
+                let wanted = DEFAULT_SIGNED_HEADERS.iter().any(|d| match d.strip_suffix('-') {
+                    Some(_) => name.starts_with(d),
+                    None => name == *d,
+                });
+                if wanted {
+                    names.push(name);
+                }
+            }
+            if opts.oversign {
+                let mut extra: Vec<String> = Vec::new();
+                for n in &names {
+                    if OVERSIGNED_HEADERS.contains(&n.as_str()) && !extra.contains(n) {
+                        extra.push(n.clone());
+                    }
+                }
+                names.extend(extra);
+            }
+            names
+        }
+    }
+}
+
+/// Appends the canonical form of the fields named in `h=` to `out`, each name selecting the
+/// last not yet used instance of that field (RFC 6376 5.4.2); a name with no instance left
+/// contributes nothing.
+pub(crate) fn canonicalize_signed_headers(
+    msg: &Message<'_>,
+    names: &[impl AsRef<str>],
+    canon: Canonicalization,
+    out: &mut Vec<u8>,
+) {
+    let fields = msg.fields();
+    let mut used = vec![false; fields.len()];
+    for name in names {
+        let name = name.as_ref();
+        if let Some(i) = (0..fields.len())
+            .rev()
+            .find(|&i| !used[i] && fields[i].is(name))
+        {
+            used[i] = true;
+            canonicalize_header(canon, fields[i].raw(), out);
+        }
+    }
+}
+
+fn sign_one(
+    s: &Signer,
+    msg: &Message<'_>,
+    bh: &BodyHash,
+    t: u64,
+) -> Result<String, SignError> {
+    let opts = &s.options;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let names = signed_header_names(msg, opts);
+    let c = opts.canonicalization;
+
+    let mut f = Folder::new(FIELD_NAME);
+    let a = format!("a={};", s.key.algorithm().as_str());
+    let cc = format!("c={c};");
+    let d = format!("d={};", s.domain);
+    let sel = format!("s={};", s.selector);
+    let tt = format!("t={t};");
+    f.push(Piece::Tag("v=1;"));
+    f.push(Piece::Tag(&a));
+    match opts.profile {
+        Profile::SesCompatible => {
+            f.push(Piece::Tag("q=dns/txt;"));
+            f.push(Piece::Tag(&cc));
+            f.push(Piece::Tag(&sel));
+            f.push(Piece::Tag(&d));
+        }
+        Profile::Standard => {
+            f.push(Piece::Tag(&cc));
+            f.push(Piece::Tag(&d));
+            f.push(Piece::Tag(&sel));
+        }
+    }
+    f.push(Piece::Tag(&tt));
+    if let Some(x) = opts.expire_after {
+        f.push(Piece::Tag(&format!("x={};", t.saturating_add(x))));
+    }
+    if let Some(i) = &opts.identity {
+        f.push(Piece::Tag(&format!("i={};", dkim_quoted_printable(i))));
+    }
+    if opts.body_length {
+        f.push(Piece::Tag(&format!("l={};", bh.canonical_length)));
+    }
+    f.push(Piece::HeaderList(&format!("h={};", names.join(":"))));
+    f.push(Piece::Base64(&format!("bh={};", bh.to_base64())));
+    f.push(Piece::Base64("b="));
+
+    // RFC 6376 3.7: hash the signed fields, then this header with an empty b= and no CRLF.
+    let mut data = Vec::with_capacity(1024);
+    canonicalize_signed_headers(msg, &names, c.header, &mut data);
+    canonicalize_header(c.header, f.as_str().as_bytes(), &mut data);
+    data.truncate(data.len() - 2);
+    let digest: [u8; 32] = Sha256::digest(&data).into();
+    let sig = s.key.sign_digest(&digest)?;
+    let sig64 = b64.encode(sig);
+
+    // Fill the rest of the last line, then fold the rest of b= in full lines.
+    f.split_anywhere(&sig64);
+    let mut header = f.into_string();
+    header.push_str("\r\n");
+    Ok(header)
+}
+
+/// `i=` is dkim-quoted-printable (RFC 6376 2.11): encode what may not appear literally.
+fn dkim_quoted_printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (0x21..=0x7e).contains(&b) && b != b';' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("={b:02X}"));
+        }
+    }
+    out
+}
