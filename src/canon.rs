@@ -534,7 +534,11 @@ mod tests {
     #[test]
     fn relaxed_header_rules() {
         let mut out = Vec::new();
-        canonicalize_header(Canonicalization::Relaxed, b"Subject:\n\tHi  there \t", &mut out);
+        canonicalize_header(
+            Canonicalization::Relaxed,
+            b"Subject:\n\tHi  there \t",
+            &mut out,
+        );
         assert_eq!(out, b"subject:Hi there\r\n");
     }
 

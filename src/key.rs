@@ -440,11 +440,7 @@ fn is_base64_byte(b: u8) -> bool {
 }
 
 /// Extracts and decodes the base64 body of a PEM block with the given label.
-fn pem_body(
-    pem: &str,
-    label: &str,
-    format: &'static str,
-) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+fn pem_body(pem: &str, label: &str, format: &'static str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
     let body = pem

@@ -248,9 +248,7 @@ impl<'a> Message<'a> {
             }
             if !eight_bit_seen && line.iter().any(|&b| b >= 0x80) {
                 eight_bit_seen = true;
-                warnings.push(Warning::EightBitHeader {
-                    field: warn_name(),
-                });
+                warnings.push(Warning::EightBitHeader { field: warn_name() });
             }
 
             if is_continuation {

@@ -122,7 +122,9 @@ mod tests {
         f.push(Piece::HeaderList(
             "h=from:to:cc:subject:date:message-id:mime-version:content-type:from:to:cc:subject:date;",
         ));
-        f.push(Piece::Base64("bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;"));
+        f.push(Piece::Base64(
+            "bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;",
+        ));
         f.push(Piece::Base64(&format!("b={}", "A".repeat(344))));
         let s = f.into_string();
         for line in s.split("\r\n") {

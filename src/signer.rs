@@ -347,7 +347,10 @@ pub fn sign_all(signers: &[&Signer], message: &[u8]) -> Result<Signed, SignError
 
     let mut warnings = msg.warnings().to_vec();
     if let Some((_, bh)) = body_hashes.first() {
-        if bh.longest_line > 998 && !warnings.iter().any(|w| matches!(w, Warning::LongLine { .. }))
+        if bh.longest_line > 998
+            && !warnings
+                .iter()
+                .any(|w| matches!(w, Warning::LongLine { .. }))
         {
             warnings.push(Warning::LongLine {
                 location: Location::Body,
@@ -391,10 +394,12 @@ pub(crate) fn signed_header_names(msg: &Message<'_>, opts: &SignOptions) -> Vec<
             let mut names: Vec<String> = Vec::new();
             for f in msg.fields() {
                 let name = f.name_str().to_ascii_lowercase();
-                let wanted = DEFAULT_SIGNED_HEADERS.iter().any(|d| match d.strip_suffix('-') {
-                    Some(_) => name.starts_with(d),
-                    None => name == *d,
-                });
+                let wanted = DEFAULT_SIGNED_HEADERS
+                    .iter()
+                    .any(|d| match d.strip_suffix('-') {
+                        Some(_) => name.starts_with(d),
+                        None => name == *d,
+                    });
                 if wanted {
                     names.push(name);
                 }
@@ -436,12 +441,7 @@ pub(crate) fn canonicalize_signed_headers(
     }
 }
 
-fn sign_one(
-    s: &Signer,
-    msg: &Message<'_>,
-    bh: &BodyHash,
-    t: u64,
-) -> Result<String, SignError> {
+fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<String, SignError> {
     let opts = &s.options;
     let b64 = base64::engine::general_purpose::STANDARD;
     let names = signed_header_names(msg, opts);
