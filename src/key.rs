@@ -185,11 +185,12 @@ impl SigningKey {
 
     /// Loads a key in any format we read, detected from the bytes: PEM (`RSA PRIVATE KEY`
     /// for PKCS#1, `PRIVATE KEY` for PKCS#8 RSA or Ed25519), DER (PKCS#8 or PKCS#1), or the
-    /// base64 32-byte Ed25519 seed that dkimpy and others write.
+    /// base64 32-byte Ed25519 seed that dkimpy and others write. As with OpenSSL, text
+    /// around a PEM block (explanatory lines, RFC 7468 5.2) is ignored.
     pub fn load(input: &[u8]) -> Result<Self, KeyError> {
         let text = std::str::from_utf8(input).ok().map(str::trim);
         match text {
-            Some(t) if t.starts_with("-----BEGIN") => Self::from_pem(t),
+            Some(t) if t.contains("-----BEGIN ") => Self::from_pem(t),
             Some(t) if !t.is_empty() && t.bytes().all(is_base64_byte) => {
                 Self::from_ed25519_seed_base64(t)
             }
@@ -205,7 +206,7 @@ impl SigningKey {
 
     /// Loads a PEM key: PKCS#1 (`BEGIN RSA PRIVATE KEY`) or PKCS#8 (`BEGIN PRIVATE KEY`).
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        let pem = pem.trim();
+        let pem = pem.find("-----BEGIN ").map_or(pem, |i| &pem[i..]);
         let label = pem
             .strip_prefix("-----BEGIN ")
             .and_then(|r| r.split_once("-----"))

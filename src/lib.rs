@@ -26,16 +26,20 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod canon;
+pub mod dns;
 pub mod error;
 pub mod key;
 pub mod message;
 pub mod names;
 pub mod signature;
 pub mod signer;
+pub mod verifier;
 
 pub use canon::{BodyHasher, Canonicalization, Canonicalizer};
+pub use dns::{DnsError, DnsVerifier, StaticDns};
 pub use error::{KeyError, MessageError, SignError};
 pub use key::{Algorithm, KeySpec, PublicKey, SigningKey};
 pub use message::{Limits, Message, Warning};
 pub use names::{DomainName, EmailAddress, NameError, Selector};
 pub use signer::{sign_all, HeaderSelection, Profile, SignOptions, Signed, Signer};
+pub use verifier::{Status, VerificationResult, Verifier, VerifyOptions};

@@ -399,6 +399,11 @@ fn parse_from_value(value: &[u8]) -> Result<FromAddress, MessageError> {
             reason: "empty From header".into(),
         });
     }
+    if !trimmed.contains('@') {
+        return Err(MessageError::FromWithoutDomain {
+            address: excerpt(trimmed.as_bytes()),
+        });
+    }
     let list = mailparse::addrparse(trimmed).map_err(|e| MessageError::FromUnparsable {
         value: excerpt(trimmed.as_bytes()),
         reason: e.to_string(),

@@ -124,6 +124,10 @@ pub struct SignOptions {
     pub profile: Profile,
     /// Limits applied when splitting the message.
     pub limits: Limits,
+    /// Re-verify each new signature with the key's public half before returning it (no
+    /// DNS), so a faulty key or signature never leaves the process. Default off: it costs
+    /// a second body pass.
+    pub self_check: bool,
 }
 
 impl Default for SignOptions {
@@ -141,6 +145,7 @@ impl Default for SignOptions {
             signing_time: None,
             profile: Profile::Standard,
             limits: Limits::default(),
+            self_check: false,
         }
     }
 }
@@ -285,6 +290,12 @@ impl Signer {
         self
     }
 
+    /// Turns the sign-then-verify self-check on or off (see [`SignOptions::self_check`]).
+    pub fn self_check(&mut self, on: bool) -> &mut Self {
+        self.options.self_check = on;
+        self
+    }
+
     /// Signs `message`, returning the new header (the caller's bytes are not copied).
     pub fn sign(&self, message: &[u8]) -> Result<Signed, SignError> {
         sign_all(&[self], message)
@@ -374,10 +385,22 @@ pub fn sign_all(signers: &[&Signer], message: &[u8]) -> Result<Signed, SignError
             .map(|(_, h)| h)
             .expect("computed above");
         let header = sign_one(s, &msg, bh, s.options.signing_time.unwrap_or(now))?;
-        headers.push(match msg.line_ending() {
+        let header = match msg.line_ending() {
             LineEnding::CrLf => header,
             LineEnding::Lf => header.replace("\r\n", "\n"),
-        });
+        };
+        if s.options.self_check {
+            let mut signed = Vec::with_capacity(header.len() + message.len());
+            signed.extend_from_slice(header.as_bytes());
+            signed.extend_from_slice(message);
+            if !crate::verifier::verify_first_with_key(&signed, &s.key.public_key()) {
+                return Err(SignError::SelfCheckFailed {
+                    domain: s.domain.to_string(),
+                    selector: s.selector.to_string(),
+                });
+            }
+        }
+        headers.push(header);
     }
     Ok(Signed {
         headers,

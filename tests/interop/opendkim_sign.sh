@@ -19,7 +19,13 @@
 # the message out; with -vv it prints the header it would insert
 # ("### INSHEADER: idx=0 hname='DKIM-Signature' hvalue='...'").  That field
 # is put on top of the unchanged message, folded with CRLF when the message
-# has any CRLF, bare LF otherwise.  Exit 0 on success, 1 if opendkim did not
+# has any CRLF, bare LF otherwise.
+#
+# OpenDKIM 2.11 bug: ed25519-sha256 with simple header canonicalization
+# emits a header folded differently from what it signed.  The script
+# self-checks such signatures with dkimpy and rejoins "b=" to the h= line
+# when that is what OpenDKIM signed (message on stderr); set
+# OPENDKIM_SIGN_RAW=1 to get OpenDKIM's unrepaired output.  Exit 0 on success, 1 if opendkim did not
 # sign, 2 on usage error.  Needs Debian opendkim and /usr/bin/python3.
 
 set -u
@@ -59,6 +65,7 @@ fi
 [ -r "$KEYFILE" ] || { echo "opendkim_sign.sh: cannot read $KEYFILE" >&2; exit 2; }
 [ -r "$MSG" ] || { echo "opendkim_sign.sh: cannot read $MSG" >&2; exit 2; }
 
+export OPENDKIM_SIGN_RAW=${OPENDKIM_SIGN_RAW:-0}
 export OPENDKIM TMP KEYFILE DOMAIN SELECTOR CANON MSG HEADERS FIXTIME
 cat > "$TMP/impl.py" <<'PY'
 import base64, os, re, subprocess, sys
@@ -75,11 +82,13 @@ if b"-----BEGIN" in data:
     m = re.search(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END", data, re.S)
     der = base64.b64decode(b"".join(m.group(2).split())) if m else b""
     alg = "ed25519-sha256" if der.startswith(ED_PREFIX) and len(der) == 48 else "rsa-sha256"
+    SEED = der[16:] if alg == "ed25519-sha256" else None
     pem = data
 else:
     seed = base64.b64decode(b"".join(data.split()))
     if len(seed) != 32:
         sys.exit("opendkim_sign.sh: key is neither PEM nor a base64 32-byte Ed25519 seed")
+    SEED = seed
     b64 = base64.b64encode(ED_PREFIX + seed)
     pem = b"-----BEGIN PRIVATE KEY-----\n" + b64 + b"\n-----END PRIVATE KEY-----\n"
     alg = "ed25519-sha256"
@@ -122,7 +131,37 @@ with open(E["MSG"], "rb") as f:
 eol = b"\r\n" if b"\r\n" in msg or b"\n" not in msg else b"\n"
 value = m.group(2).encode("utf-8")
 value = re.sub(rb"\r?\n", eol, value)
-sys.stdout.buffer.write(b"DKIM-Signature: " + value + eol + msg)
+signed = b"DKIM-Signature: " + value + eol + msg
+
+# OpenDKIM 2.11.0~beta2 bug: with ed25519-sha256 and *simple* header
+# canonicalization it hashes the DKIM-Signature template with "b=" still on
+# the h= line but emits the header with b= folded onto a new line, so its
+# own output never verifies.  Unless OPENDKIM_SIGN_RAW=1, check the result
+# with dkimpy against the key's own public half and, if it fails, rejoin
+# "b=" to the previous line (what OpenDKIM actually signed).
+def self_verify(data):
+    try:
+        import dkim, nacl.signing
+    except ImportError:
+        return None
+    pubrec = b"v=DKIM1; k=ed25519; p=" + base64.b64encode(
+        nacl.signing.SigningKey(SEED).verify_key.encode())
+    try:
+        return bool(dkim.DKIM(data).verify(idx=0, dnsfunc=lambda n, timeout=5: pubrec))
+    except Exception:
+        return None
+
+if alg == "ed25519-sha256" and E["CANON"].startswith("simple") and E.get("OPENDKIM_SIGN_RAW") != "1":
+    if self_verify(signed) is False:
+        fixed = b"DKIM-Signature: " + re.sub(rb";" + re.escape(eol) + rb"\tb=", b"; b=", value) + eol + msg
+        if self_verify(fixed):
+            sys.stderr.write("opendkim_sign.sh: applied workaround for OpenDKIM ed25519 + simple "
+                             "header folding bug (b= rejoined to the h= line)\n")
+            signed = fixed
+        else:
+            sys.stderr.write("opendkim_sign.sh: warning: OpenDKIM ed25519 + simple signature does "
+                             "not self-verify; emitting it unchanged\n")
+sys.stdout.buffer.write(signed)
 PY
 /usr/bin/python3 "$TMP/impl.py"
 exit $?

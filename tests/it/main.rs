@@ -3,7 +3,11 @@
 //! Each submodule is one area; the helpers below load the shared fixtures in `tests/data`.
 
 mod chunking;
+mod errors;
 mod mail_auth_interop;
+mod rfc6376;
+mod rfc8463;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -21,8 +25,13 @@ pub fn messages() -> Vec<(String, Vec<u8>)> {
         .map(|entry| entry.expect("directory entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "eml"))
         .map(|p| {
-            let name = p.file_name().expect("file name").to_string_lossy().into_owned();
-            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
+            let name = p
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            let bytes =
+                std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
             (name, bytes)
         })
         .collect();

@@ -1,0 +1,857 @@
+//! The DKIM verifier (RFC 6376 6, RFC 8301, RFC 8463).
+//!
+//! The verifier is sans-I/O at its core: [`Verifier::verify_with_keys`] takes a function
+//! that answers key lookups, so it can run on records the caller already has (or on an
+//! in-memory key, which is how the signer's self-check uses it). [`Verifier::verify`] does
+//! the lookups through a [`DnsVerifier`], the same trait the registry uses.
+//!
+//! Each signature gets one [`VerificationResult`]: pass, fail, neutral, temperror or
+//! permerror, with a typed [`FailureReason`].
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::canon::{canonicalize_header, BodyHash, BodyHasher, Canonicalization, Canonicalizer};
+use crate::dns::{DnsError, DnsVerifier};
+use crate::error::MessageError;
+use crate::key::{Algorithm, KeyType, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
+use crate::message::{HeaderField, Limits, Message};
+use crate::names::DomainName;
+use crate::signature::{parse_tag_list, strip_fws, TagListError};
+use crate::signer::canonicalize_signed_headers;
+
+/// What to do with a signature whose `l=` leaves part of the body unsigned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BodyLengthPolicy {
+    /// Pass it, silently.
+    Accept,
+    /// Fail it ([`FailureReason::UnsignedContent`]): content was appended after signing.
+    Reject,
+    /// Pass it, and report the unsigned octets in
+    /// [`VerificationResult::unsigned_octets`] (the default).
+    #[default]
+    AcceptAndReport,
+}
+
+/// Verifier settings; every field has the documented default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// The time to verify at (Unix seconds); default: the clock.
+    pub now: Option<u64>,
+    /// Clock skew tolerated for `t=` in the future and `x=` in the past (default 300 s).
+    pub max_skew: u64,
+    /// Accept `rsa-sha1` signatures (default no, RFC 8301).
+    pub allow_sha1: bool,
+    /// Policy for `l=` (default [`BodyLengthPolicy::AcceptAndReport`]).
+    pub body_length: BodyLengthPolicy,
+    /// Signatures evaluated at most (default 10); the rest are reported neutral.
+    pub max_signatures: usize,
+    /// Distinct key lookups at most (default 10); signatures needing more are neutral.
+    pub max_key_lookups: usize,
+    /// Limits for splitting the message.
+    pub limits: Limits,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            now: None,
+            max_skew: 300,
+            allow_sha1: false,
+            body_length: BodyLengthPolicy::AcceptAndReport,
+            max_signatures: 10,
+            max_key_lookups: 10,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The outcome class of one signature (RFC 8601 2.7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// The signature verified.
+    Pass,
+    /// The signature did not verify (hash mismatch, bad signature, policy refusal).
+    Fail,
+    /// The signature was not evaluated or is not conclusive (expired, not evaluated).
+    Neutral,
+    /// A transient error (DNS); trying later may give a result.
+    TempError,
+    /// A permanent error: malformed signature or key record, unacceptable key or algorithm.
+    PermError,
+}
+
+impl Status {
+    /// The RFC 8601 result keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Neutral => "neutral",
+            Status::TempError => "temperror",
+            Status::PermError => "permerror",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a signature did not pass.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// The signature's tag-list does not parse.
+    #[error("signature syntax: {0}")]
+    Syntax(TagListError),
+    /// A required tag is missing.
+    #[error("missing required tag {0}=")]
+    MissingTag(&'static str),
+    /// A tag has a value we cannot use.
+    #[error("invalid {tag}= value: {detail}")]
+    InvalidTag {
+        /// The tag.
+        tag: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// `v=` is not 1.
+    #[error("unsupported signature version {0}")]
+    UnsupportedVersion(String),
+    /// `a=` names an algorithm we do not know.
+    #[error("unsupported algorithm {0}")]
+    UnsupportedAlgorithm(String),
+    /// `rsa-sha1`, refused unless allowed (RFC 8301).
+    #[error("rsa-sha1 is not accepted (RFC 8301)")]
+    Sha1Refused,
+    /// `h=` does not include From (RFC 6376 6.1.1).
+    #[error("From is not signed")]
+    FromNotSigned,
+    /// `i=` is not within `d=` (RFC 6376 6.1.1).
+    #[error("i= {identity} is not within d= {domain}")]
+    IdentityOutsideDomain {
+        /// `i=`.
+        identity: String,
+        /// `d=`.
+        domain: String,
+    },
+    /// `x=` has passed.
+    #[error("signature expired at {expired}")]
+    Expired {
+        /// The `x=` value.
+        expired: u64,
+    },
+    /// `t=` is in the future (beyond the tolerated skew).
+    #[error("signature timestamp {timestamp} is in the future")]
+    FutureTimestamp {
+        /// The `t=` value.
+        timestamp: u64,
+    },
+    /// `x=` is before `t=`.
+    #[error("x= is before t=")]
+    ExpiryBeforeTimestamp,
+    /// No key record at the selector (NXDOMAIN or no TXT).
+    #[error("no key record at {0}")]
+    NoKey(String),
+    /// The key lookup failed transiently.
+    #[error("key lookup for {name} failed: {detail}")]
+    DnsTransient {
+        /// The name looked up.
+        name: String,
+        /// The resolver's error.
+        detail: String,
+    },
+    /// The key record does not parse or is unusable.
+    #[error("key record: {0}")]
+    KeyRecord(String),
+    /// The key record has an empty `p=`: the key was revoked.
+    #[error("key revoked")]
+    KeyRevoked,
+    /// `k=` of the record does not match the algorithm of the signature.
+    #[error("key type {record} does not match algorithm {algorithm}")]
+    KeyTypeMismatch {
+        /// The record's `k=`.
+        record: String,
+        /// The signature's `a=`.
+        algorithm: String,
+    },
+    /// An RSA key under 1024 bits (RFC 8301) or above 4096.
+    #[error("RSA key of {0} bits is not acceptable")]
+    KeySize(usize),
+    /// The body does not hash to `bh=`.
+    #[error("body hash mismatch")]
+    BodyHashMismatch,
+    /// The signature does not verify over the headers.
+    #[error("signature mismatch")]
+    SignatureMismatch,
+    /// `l=` leaves content unsigned and the policy rejects it.
+    #[error("{0} octets of body content are not covered by l=")]
+    UnsignedContent(u64),
+    /// More signatures than [`VerifyOptions::max_signatures`].
+    #[error("not evaluated: too many signatures")]
+    TooManySignatures,
+    /// More key lookups than [`VerifyOptions::max_key_lookups`].
+    #[error("not evaluated: too many key lookups")]
+    TooManyKeyLookups,
+}
+
+/// The result for one DKIM-Signature, in message order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerificationResult {
+    /// Pass, fail, …
+    pub status: Status,
+    /// Why it did not pass (None on pass).
+    pub reason: Option<FailureReason>,
+    /// `d=`, when readable.
+    pub domain: Option<String>,
+    /// `s=`, when readable.
+    pub selector: Option<String>,
+    /// `a=`, when known.
+    pub algorithm: Option<Algorithm>,
+    /// `i=` (or `@d`), when readable.
+    pub identity: Option<String>,
+    /// The first characters of `b=` (RFC 6008 `header.b`), to tell signatures apart.
+    pub header_b: Option<String>,
+    /// Body octets after the `l=` limit (reported under
+    /// [`BodyLengthPolicy::AcceptAndReport`]).
+    pub unsigned_octets: Option<u64>,
+    /// The key record had `t=y` (testing mode).
+    pub testing: bool,
+}
+
+impl VerificationResult {
+    /// An RFC 8601 `Authentication-Results` method fragment, e.g.
+    /// `dkim=pass header.d=example.com header.s=sel header.b=AbCdEfGh`.
+    pub fn authentication_results(&self) -> String {
+        let mut s = format!("dkim={}", self.status);
+        if let Some(r) = &self.reason {
+            let text: String = r
+                .to_string()
+                .chars()
+                .map(|c| {
+                    if c == '(' || c == ')' || c == '\\' {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            s.push_str(&format!(" ({text})"));
+        }
+        if let Some(d) = &self.domain {
+            s.push_str(&format!(" header.d={d}"));
+        }
+        if let Some(sel) = &self.selector {
+            s.push_str(&format!(" header.s={sel}"));
+        }
+        if let Some(i) = &self.identity {
+            s.push_str(&format!(" header.i={i}"));
+        }
+        if let Some(b) = &self.header_b {
+            s.push_str(&format!(" header.b={b}"));
+        }
+        s
+    }
+
+    fn new(status: Status, reason: Option<FailureReason>) -> Self {
+        VerificationResult {
+            status,
+            reason,
+            domain: None,
+            selector: None,
+            algorithm: None,
+            identity: None,
+            header_b: None,
+            unsigned_octets: None,
+            testing: false,
+        }
+    }
+}
+
+/// A parsed DKIM-Signature (the tags the verifier uses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedSignature {
+    /// `a=`.
+    pub algorithm: Algorithm,
+    /// `b=`, decoded.
+    pub signature: Vec<u8>,
+    /// `bh=`, decoded.
+    pub body_hash: Vec<u8>,
+    /// `c=`.
+    pub canonicalization: Canonicalizer,
+    /// `d=`.
+    pub domain: String,
+    /// `h=`, as listed.
+    pub headers: Vec<String>,
+    /// `i=` (default `@d`).
+    pub identity: String,
+    /// `l=`.
+    pub body_length: Option<u64>,
+    /// `s=`.
+    pub selector: String,
+    /// `t=`.
+    pub timestamp: Option<u64>,
+    /// `x=`.
+    pub expiration: Option<u64>,
+    /// The header with the `b=` value removed, as hashed (no final line ending).
+    unsigned_header: Vec<u8>,
+}
+
+/// Partial information kept when a signature fails to parse, for the result.
+#[derive(Default)]
+struct Partial {
+    domain: Option<String>,
+    selector: Option<String>,
+    algorithm: Option<Algorithm>,
+    identity: Option<String>,
+    header_b: Option<String>,
+}
+
+fn b64_decode(tag: &'static str, v: &str) -> Result<Vec<u8>, FailureReason> {
+    base64::engine::general_purpose::STANDARD
+        .decode(strip_fws(v))
+        .map_err(|e| FailureReason::InvalidTag {
+            tag,
+            detail: format!("bad base64: {e}"),
+        })
+}
+
+fn parse_u64(tag: &'static str, v: &str) -> Result<u64, FailureReason> {
+    // RFC 6376 3.5: at most 76 digits for l=, 12 for t=/x=; we accept what fits in u64.
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FailureReason::InvalidTag {
+            tag,
+            detail: format!("`{v}` is not a number"),
+        });
+    }
+    v.parse().map_err(|_| FailureReason::InvalidTag {
+        tag,
+        detail: format!("`{v}` is too large"),
+    })
+}
+
+/// Parses one DKIM-Signature field; `partial` is filled with what could be read even when
+/// parsing fails.
+fn parse_signature(
+    field: &HeaderField<'_>,
+    partial: &mut Partial,
+) -> Result<ParsedSignature, FailureReason> {
+    let raw = field.raw();
+    let value_offset = raw.len() - field.value().len();
+    let value = std::str::from_utf8(field.value()).map_err(|_| FailureReason::InvalidTag {
+        tag: "b",
+        detail: "signature header is not ASCII".into(),
+    })?;
+    let tags = parse_tag_list(value).map_err(FailureReason::Syntax)?;
+    let get = |n: &str| tags.iter().find(|t| t.name == n);
+    partial.domain = get("d").map(|t| t.value.to_string());
+    partial.selector = get("s").map(|t| strip_fws(t.value));
+    partial.header_b = get("b").map(|t| strip_fws(t.value).chars().take(8).collect());
+    partial.identity = get("i").map(|t| t.value.to_string());
+
+    let require = |n: &'static str| get(n).ok_or(FailureReason::MissingTag(n));
+    let v = require("v")?;
+    if v.value != "1" {
+        return Err(FailureReason::UnsupportedVersion(v.value.to_string()));
+    }
+    let a = require("a")?;
+    let algorithm = Algorithm::parse(a.value)
+        .ok_or_else(|| FailureReason::UnsupportedAlgorithm(a.value.to_string()))?;
+    partial.algorithm = Some(algorithm);
+    let b = require("b")?;
+    let signature = b64_decode("b", b.value)?;
+    let body_hash = b64_decode("bh", require("bh")?.value)?;
+    let d = require("d")?.value;
+    let domain = DomainName::parse(d).map_err(|e| FailureReason::InvalidTag {
+        tag: "d",
+        detail: e.to_string(),
+    })?;
+    let headers: Vec<String> = strip_fws(require("h")?.value)
+        .split(':')
+        .map(str::to_string)
+        .collect();
+    if headers.iter().any(|h| h.is_empty()) {
+        return Err(FailureReason::InvalidTag {
+            tag: "h",
+            detail: "empty header name".into(),
+        });
+    }
+    let selector = strip_fws(require("s")?.value);
+    if selector.is_empty() {
+        return Err(FailureReason::InvalidTag {
+            tag: "s",
+            detail: "empty selector".into(),
+        });
+    }
+    let canonicalization = match get("c") {
+        Some(c) => c.value.parse().map_err(|_| FailureReason::InvalidTag {
+            tag: "c",
+            detail: c.value.to_string(),
+        })?,
+        None => Canonicalizer::new(Canonicalization::Simple, Canonicalization::Simple),
+    };
+    if let Some(q) = get("q") {
+        if !strip_fws(q.value)
+            .split(':')
+            .any(|m| m.eq_ignore_ascii_case("dns/txt"))
+        {
+            return Err(FailureReason::InvalidTag {
+                tag: "q",
+                detail: format!("no dns/txt in `{}`", q.value),
+            });
+        }
+    }
+    let identity = match get("i") {
+        Some(i) => i.value.to_string(),
+        None => format!("@{domain}"),
+    };
+    let body_length = get("l").map(|l| parse_u64("l", l.value)).transpose()?;
+    let timestamp = get("t").map(|t| parse_u64("t", t.value)).transpose()?;
+    let expiration = get("x").map(|x| parse_u64("x", x.value)).transpose()?;
+
+    // RFC 6376 3.7: the header as hashed has the b= value (and surrounding WSP) removed.
+    let span = &b.value_span;
+    let mut unsigned_header = Vec::with_capacity(raw.len());
+    unsigned_header.extend_from_slice(&raw[..value_offset + span.start]);
+    unsigned_header.extend_from_slice(&raw[value_offset + span.end..]);
+
+    Ok(ParsedSignature {
+        algorithm,
+        signature,
+        body_hash,
+        canonicalization,
+        domain: domain.to_string(),
+        headers,
+        identity,
+        body_length,
+        selector,
+        timestamp,
+        expiration,
+        unsigned_header,
+    })
+}
+
+/// Checks of a parsed signature that need no key (RFC 6376 6.1.1).
+fn check_signature(
+    sig: &ParsedSignature,
+    opts: &VerifyOptions,
+    now: u64,
+) -> Option<(Status, FailureReason)> {
+    if sig.algorithm == Algorithm::RsaSha1 && !opts.allow_sha1 {
+        return Some((Status::PermError, FailureReason::Sha1Refused));
+    }
+    if !sig.headers.iter().any(|h| h.eq_ignore_ascii_case("from")) {
+        return Some((Status::PermError, FailureReason::FromNotSigned));
+    }
+    let outside = || {
+        Some((
+            Status::PermError,
+            FailureReason::IdentityOutsideDomain {
+                identity: sig.identity.clone(),
+                domain: sig.domain.clone(),
+            },
+        ))
+    };
+    match sig.identity.rsplit_once('@') {
+        Some((_, dom)) => match DomainName::parse(dom) {
+            Ok(dom) if dom.is_subdomain_of(&DomainName::parse(&sig.domain).ok()?) => {}
+            _ => return outside(),
+        },
+        None => return outside(),
+    }
+    if let (Some(t), Some(x)) = (sig.timestamp, sig.expiration) {
+        if x < t {
+            return Some((Status::PermError, FailureReason::ExpiryBeforeTimestamp));
+        }
+    }
+    if let Some(x) = sig.expiration {
+        if x.saturating_add(opts.max_skew) < now {
+            return Some((Status::Neutral, FailureReason::Expired { expired: x }));
+        }
+    }
+    if let Some(t) = sig.timestamp {
+        if t > now.saturating_add(opts.max_skew) {
+            return Some((
+                Status::Neutral,
+                FailureReason::FutureTimestamp { timestamp: t },
+            ));
+        }
+    }
+    None
+}
+
+/// A parsed key record (RFC 6376 3.6.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// `k=` (default rsa).
+    pub key_type: KeyType,
+    /// `p=`, decoded; None when revoked (empty `p=`).
+    pub key: Option<PublicKey>,
+    /// `t=y`: testing mode.
+    pub testing: bool,
+    /// `t=s`: `i=` must be exactly `d=`, not a subdomain.
+    pub strict: bool,
+    /// `h=` (acceptable hashes), when present.
+    pub hashes: Option<Vec<String>>,
+}
+
+impl KeyRecord {
+    /// Parses a TXT record value.
+    pub fn parse(txt: &str) -> Result<Self, FailureReason> {
+        let tags = parse_tag_list(txt).map_err(|e| FailureReason::KeyRecord(e.to_string()))?;
+        let get = |n: &str| tags.iter().find(|t| t.name == n);
+        if let Some(v) = get("v") {
+            if tags[0].name != "v" || v.value != "DKIM1" {
+                return Err(FailureReason::KeyRecord(format!(
+                    "v= must come first and be DKIM1, found `{}`",
+                    v.value
+                )));
+            }
+        }
+        let key_type = match get("k").map(|k| k.value) {
+            None => KeyType::Rsa,
+            Some(k) if k.eq_ignore_ascii_case("rsa") => KeyType::Rsa,
+            Some(k) if k.eq_ignore_ascii_case("ed25519") => KeyType::Ed25519,
+            Some(k) => return Err(FailureReason::KeyRecord(format!("unknown key type k={k}"))),
+        };
+        if let Some(s) = get("s") {
+            let services = strip_fws(s.value);
+            if !services
+                .split(':')
+                .any(|s| s == "*" || s.eq_ignore_ascii_case("email"))
+            {
+                return Err(FailureReason::KeyRecord(format!(
+                    "service type s={services} excludes email"
+                )));
+            }
+        }
+        let flags: Vec<String> = get("t")
+            .map(|t| strip_fws(t.value).split(':').map(str::to_string).collect())
+            .unwrap_or_default();
+        let hashes = get("h").map(|h| strip_fws(h.value).split(':').map(str::to_string).collect());
+        let p = get("p").ok_or_else(|| FailureReason::KeyRecord("missing p=".into()))?;
+        let p = strip_fws(p.value);
+        let key = if p.is_empty() {
+            None
+        } else {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&p)
+                .map_err(|e| FailureReason::KeyRecord(format!("p= is not base64: {e}")))?;
+            Some(
+                PublicKey::from_bytes(key_type, &bytes)
+                    .map_err(|e| FailureReason::KeyRecord(e.to_string()))?,
+            )
+        };
+        Ok(KeyRecord {
+            key_type,
+            key,
+            testing: flags.iter().any(|f| f == "y"),
+            strict: flags.iter().any(|f| f == "s"),
+            hashes,
+        })
+    }
+}
+
+/// The answer to a key lookup for [`Verifier::verify_with_keys`].
+pub type KeyLookup = Result<Vec<String>, DnsError>;
+
+/// An RFC 6376 verifier.
+#[derive(Clone, Debug, Default)]
+pub struct Verifier {
+    options: VerifyOptions,
+}
+
+impl Verifier {
+    /// A verifier with the given options.
+    pub fn new(options: VerifyOptions) -> Self {
+        Verifier { options }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &VerifyOptions {
+        &self.options
+    }
+
+    /// The key-record names (`<s>._domainkey.<d>`) the message's signatures need, in order,
+    /// deduplicated, within the lookup cap.
+    pub fn key_names(&self, message: &[u8]) -> Result<Vec<String>, MessageError> {
+        let msg = Message::parse_with_limits(message, &self.options.limits)?;
+        let mut names = Vec::new();
+        for field in msg
+            .fields_named("dkim-signature")
+            .take(self.options.max_signatures)
+        {
+            if let Ok(sig) = parse_signature(field, &mut Partial::default()) {
+                let name = key_name(&sig);
+                if !names.contains(&name) && names.len() < self.options.max_key_lookups {
+                    names.push(name);
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// Verifies every DKIM-Signature, fetching keys through `dns`.
+    pub async fn verify(
+        &self,
+        dns: &dyn DnsVerifier,
+        message: &[u8],
+    ) -> Result<Vec<VerificationResult>, MessageError> {
+        let mut answers: HashMap<String, KeyLookup> = HashMap::new();
+        for name in self.key_names(message)? {
+            let answer = dns.txt(&name).await;
+            answers.insert(name, answer);
+        }
+        self.verify_with_keys(message, |name| {
+            answers
+                .get(name)
+                .cloned()
+                .unwrap_or(Err(DnsError::Transient("not looked up".into())))
+        })
+    }
+
+    /// Verifies every DKIM-Signature, asking `lookup` for each key record name
+    /// (`<s>._domainkey.<d>`). Errors only for a message that cannot be split.
+    pub fn verify_with_keys(
+        &self,
+        message: &[u8],
+        mut lookup: impl FnMut(&str) -> KeyLookup,
+    ) -> Result<Vec<VerificationResult>, MessageError> {
+        let opts = &self.options;
+        let msg = Message::parse_with_limits(message, &opts.limits)?;
+        let now = opts.now.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
+        let mut body_hashes: HashMap<(Canonicalization, Option<u64>), BodyHash> = HashMap::new();
+        let mut looked_up: Vec<String> = Vec::new();
+        let mut results = Vec::new();
+        for (n, field) in msg.fields_named("dkim-signature").enumerate() {
+            if n >= opts.max_signatures {
+                results.push(VerificationResult::new(
+                    Status::Neutral,
+                    Some(FailureReason::TooManySignatures),
+                ));
+                continue;
+            }
+            let mut partial = Partial::default();
+            let parsed = parse_signature(field, &mut partial);
+            let mut result = match parsed {
+                Err(reason) => VerificationResult::new(Status::PermError, Some(reason)),
+                Ok(sig) => {
+                    let name = key_name(&sig);
+                    if !looked_up.contains(&name) {
+                        if looked_up.len() >= opts.max_key_lookups {
+                            let mut r = VerificationResult::new(
+                                Status::Neutral,
+                                Some(FailureReason::TooManyKeyLookups),
+                            );
+                            fill(&mut r, partial);
+                            results.push(r);
+                            continue;
+                        }
+                        looked_up.push(name.clone());
+                    }
+                    let mut r = match check_signature(&sig, opts, now) {
+                        Some((status, reason)) => VerificationResult::new(status, Some(reason)),
+                        None => {
+                            let answer = lookup(&name);
+                            verify_parsed(&msg, &sig, &name, answer, opts, &mut body_hashes)
+                        }
+                    };
+                    r.identity = Some(sig.identity.clone());
+                    r
+                }
+            };
+            fill(&mut result, partial);
+            results.push(result);
+        }
+        Ok(results)
+    }
+}
+
+fn fill(r: &mut VerificationResult, p: Partial) {
+    r.domain = r.domain.take().or(p.domain);
+    r.selector = r.selector.take().or(p.selector);
+    r.algorithm = r.algorithm.or(p.algorithm);
+    r.identity = r.identity.take().or(p.identity);
+    r.header_b = r.header_b.take().or(p.header_b);
+}
+
+fn key_name(sig: &ParsedSignature) -> String {
+    format!("{}._domainkey.{}", sig.selector, sig.domain)
+}
+
+/// Checks one parsed signature against its key record answer.
+fn verify_parsed(
+    msg: &Message<'_>,
+    sig: &ParsedSignature,
+    name: &str,
+    answer: KeyLookup,
+    opts: &VerifyOptions,
+    body_hashes: &mut HashMap<(Canonicalization, Option<u64>), BodyHash>,
+) -> VerificationResult {
+    let perm = |r| VerificationResult::new(Status::PermError, Some(r));
+    let records = match answer {
+        Ok(r) => r,
+        Err(DnsError::Transient(detail)) => {
+            return VerificationResult::new(
+                Status::TempError,
+                Some(FailureReason::DnsTransient {
+                    name: name.to_string(),
+                    detail,
+                }),
+            )
+        }
+        Err(_) => return perm(FailureReason::NoKey(name.to_string())),
+    };
+    // RFC 6376 3.6.2.2: use the first record that parses.
+    let mut first_err = None;
+    let mut record = None;
+    for txt in &records {
+        match KeyRecord::parse(txt) {
+            Ok(r) => {
+                record = Some(r);
+                break;
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    let record = match record {
+        Some(r) => r,
+        None => return perm(first_err.unwrap_or_else(|| FailureReason::NoKey(name.to_string()))),
+    };
+    let testing = record.testing;
+    let mut r = check_with_key(msg, sig, &record, opts, body_hashes);
+    r.testing = testing;
+    r
+}
+
+fn check_with_key(
+    msg: &Message<'_>,
+    sig: &ParsedSignature,
+    record: &KeyRecord,
+    opts: &VerifyOptions,
+    body_hashes: &mut HashMap<(Canonicalization, Option<u64>), BodyHash>,
+) -> VerificationResult {
+    let perm = |r| VerificationResult::new(Status::PermError, Some(r));
+    let key = match &record.key {
+        Some(k) => k,
+        None => return perm(FailureReason::KeyRevoked),
+    };
+    if record.key_type != sig.algorithm.key_type() {
+        return perm(FailureReason::KeyTypeMismatch {
+            record: record.key_type.as_str().to_string(),
+            algorithm: sig.algorithm.as_str().to_string(),
+        });
+    }
+    if let Some(h) = &record.hashes {
+        let hash = if sig.algorithm == Algorithm::RsaSha1 {
+            "sha1"
+        } else {
+            "sha256"
+        };
+        if !h.iter().any(|x| x.eq_ignore_ascii_case(hash)) {
+            return perm(FailureReason::KeyRecord(format!(
+                "h= does not allow {hash}"
+            )));
+        }
+    }
+    if record.strict {
+        let idom = sig.identity.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+        if !idom.eq_ignore_ascii_case(&sig.domain) {
+            return perm(FailureReason::IdentityOutsideDomain {
+                identity: sig.identity.clone(),
+                domain: sig.domain.clone(),
+            });
+        }
+    }
+    if let PublicKey::Rsa(_) = key {
+        let bits = key.bits();
+        if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+            return perm(FailureReason::KeySize(bits));
+        }
+    }
+
+    // Body hash, shared between signatures with the same canonicalization and limit.
+    let c = sig.canonicalization;
+    let bh = *body_hashes
+        .entry((c.body, sig.body_length))
+        .or_insert_with(|| {
+            let mut h = BodyHasher::with_limit(c.body, sig.body_length);
+            h.update(msg.body());
+            h.finish()
+        });
+    let fail = |r| VerificationResult::new(Status::Fail, Some(r));
+    if let Some(l) = sig.body_length {
+        if l > bh.canonical_length {
+            // l= longer than the body: the body was truncated.
+            return fail(FailureReason::BodyHashMismatch);
+        }
+    }
+    if sig.algorithm == Algorithm::RsaSha1 {
+        // Never produced by the signer; verifying it would need SHA-1 throughout.
+        return perm(FailureReason::Sha1Refused);
+    }
+    if bh.digest[..] != sig.body_hash[..] {
+        return fail(FailureReason::BodyHashMismatch);
+    }
+
+    let mut data = Vec::with_capacity(1024);
+    canonicalize_signed_headers(msg, &sig.headers, c.header, &mut data);
+    canonicalize_header(c.header, &sig.unsigned_header, &mut data);
+    data.truncate(data.len() - 2);
+    let digest: [u8; 32] = Sha256::digest(&data).into();
+    if !key.verify_digest(&digest, &sig.signature) {
+        return fail(FailureReason::SignatureMismatch);
+    }
+
+    let unsigned = bh.canonical_length - bh.hashed_length;
+    let mut r = VerificationResult::new(Status::Pass, None);
+    if unsigned > 0 {
+        match opts.body_length {
+            BodyLengthPolicy::Accept => {}
+            BodyLengthPolicy::AcceptAndReport => r.unsigned_octets = Some(unsigned),
+            BodyLengthPolicy::Reject => return fail(FailureReason::UnsignedContent(unsigned)),
+        }
+    }
+    r
+}
+
+/// Verifies the first DKIM-Signature of `signed` with a known public key (no DNS): the
+/// signer's self-check.
+pub(crate) fn verify_first_with_key(signed: &[u8], key: &PublicKey) -> bool {
+    let opts = VerifyOptions {
+        max_skew: u64::MAX / 4,
+        body_length: BodyLengthPolicy::Accept,
+        ..VerifyOptions::default()
+    };
+    let record = KeyRecord {
+        key_type: key.key_type(),
+        key: Some(key.clone()),
+        testing: false,
+        strict: false,
+        hashes: None,
+    };
+    let Ok(msg) = Message::parse(signed) else {
+        return false;
+    };
+    let Some(field) = msg.fields_named("dkim-signature").next() else {
+        return false;
+    };
+    let Ok(sig) = parse_signature(field, &mut Partial::default()) else {
+        return false;
+    };
+    let mut hashes = HashMap::new();
+    check_with_key(&msg, &sig, &record, &opts, &mut hashes).status == Status::Pass
+}

@@ -1,0 +1,271 @@
+//! The streaming body hasher gives the same result however the body is cut into chunks, and
+//! agrees with the one-shot canonicalizer (with and without an `l=` limit).
+
+use easydkim::canon::{BodyHash, BodyHasher, Canonicalization, Canonicalizer};
+use easydkim::Message;
+use proptest::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::messages;
+
+const CANONS: [Canonicalization; 2] = [Canonicalization::Simple, Canonicalization::Relaxed];
+
+/// Bodies whose every split point is tried, into 2 and into 3 chunks.
+const NASTY: &[&[u8]] = &[
+    b"",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"a \r\n\r\n \t\r\n\r",
+    b"\r\r\n\n\r \r\n",
+    b"\r\n\r\n\r\n",
+    b" \t \r\n\t\r\n  \r\n",
+    b"a  \t b \t\r\n\r\n\r\nc\t \r\n \r\n\t\r\n",
+    b"\n\n a\n \n\nb \n\n",
+    b"a\r\rb\r\r\n\r",
+    b"x \r y\r\n \r\n\r",
+    b"\t\ta\r\n\r\n",
+    b"end without newline  \t",
+];
+
+fn hash_chunks(c: Canonicalization, chunks: &[&[u8]]) -> BodyHash {
+    let mut h = BodyHasher::new(c);
+    for chunk in chunks {
+        h.update(chunk);
+    }
+    h.finish()
+}
+
+fn canonical(c: Canonicalization, body: &[u8]) -> Vec<u8> {
+    Canonicalizer::new(c, c).canonicalize_body(body)
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// Checks the one-shot hash against the canonical body, then every split of `body` at the
+/// given points into 2 chunks, and (when `three`) into 3 chunks.
+fn check_splits(c: Canonicalization, body: &[u8], points: &[usize], three: bool) {
+    let whole = hash_chunks(c, &[body]);
+    let canon = canonical(c, body);
+    assert_eq!(whole.digest, sha256(&canon), "{c} digest of {body:?}");
+    assert_eq!(
+        whole.canonical_length,
+        canon.len() as u64,
+        "{c} length of {body:?}"
+    );
+    assert_eq!(
+        whole.hashed_length,
+        canon.len() as u64,
+        "{c} hashed of {body:?}"
+    );
+    for &i in points {
+        let two = hash_chunks(c, &[&body[..i], &body[i..]]);
+        assert_eq!(two, whole, "{c} {body:?} split at {i}");
+        if three {
+            for &j in points.iter().filter(|&&j| j >= i) {
+                let got = hash_chunks(c, &[&body[..i], &body[i..j], &body[j..]]);
+                assert_eq!(got, whole, "{c} {body:?} split at {i} and {j}");
+            }
+        }
+    }
+}
+
+/// Every split point of `body`, 0 and `len` included.
+fn all_points(body: &[u8]) -> Vec<usize> {
+    (0..=body.len()).collect()
+}
+
+#[test]
+fn nasty_bodies_every_split() {
+    for c in CANONS {
+        for body in NASTY {
+            check_splits(c, body, &all_points(body), true);
+        }
+    }
+}
+
+#[test]
+fn message_bodies_split_anywhere() {
+    for (name, raw) in messages() {
+        let msg = Message::parse(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let body = msg.body();
+        // Exhaustive where affordable; for big bodies every point near either end plus a
+        // stride through the middle (the stride is odd, so it lands on CR, LF and text).
+        let points: Vec<usize> = if body.len() <= 8 * 1024 {
+            all_points(body)
+        } else {
+            (0..=body.len())
+                .filter(|&i| i < 512 || i + 512 > body.len() || i % 97 == 0)
+                .collect()
+        };
+        let three = body.len() <= 400;
+        for c in CANONS {
+            check_splits(c, body, &points, three);
+            if !three {
+                // Three chunks on a sparser grid.
+                let grid: Vec<usize> = points.iter().copied().step_by(37).collect();
+                check_splits(c, body, &grid, true);
+            }
+        }
+    }
+}
+
+#[test]
+fn limit_hashes_exactly_the_first_n_canonical_octets() {
+    let mut bodies: Vec<Vec<u8>> = NASTY.iter().map(|b| b.to_vec()).collect();
+    for (name, raw) in messages() {
+        let msg = Message::parse(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if msg.body().len() <= 8 * 1024 {
+            bodies.push(msg.body().to_vec());
+        }
+    }
+    for c in CANONS {
+        for body in &bodies {
+            check_limits(c, body, None);
+        }
+    }
+}
+
+/// For every limit from 0 to past the canonical length: the digest is that of the first
+/// `n` canonical octets, the full length is still counted. With `split`, the body is fed in
+/// two chunks cut there.
+fn check_limits(c: Canonicalization, body: &[u8], split: Option<usize>) {
+    let canon = canonical(c, body);
+    for n in 0..=canon.len() + 2 {
+        let mut h = BodyHasher::with_limit(c, Some(n as u64));
+        match split {
+            Some(i) => {
+                h.update(&body[..i]);
+                h.update(&body[i..]);
+            }
+            None => h.update(body),
+        }
+        let got = h.finish();
+        let m = n.min(canon.len());
+        assert_eq!(got.digest, sha256(&canon[..m]), "{c} {body:?} l={n}");
+        assert_eq!(got.hashed_length, m as u64, "{c} {body:?} l={n}");
+        assert_eq!(
+            got.canonical_length,
+            canon.len() as u64,
+            "{c} {body:?} l={n}"
+        );
+    }
+}
+
+/// A straightforward model of RFC 6376 3.4.3/3.4.4 with easydkim's line-ending rule (CRLF
+/// and bare LF end a line; a lone CR is data), written independently of the crate.
+pub(crate) fn rfc_canonical_body(c: Canonicalization, body: &[u8]) -> Vec<u8> {
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut cur = Vec::new();
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] == b'\n' {
+            lines.push(std::mem::take(&mut cur));
+        } else if body[i] == b'\r' && body.get(i + 1) == Some(&b'\n') {
+            lines.push(std::mem::take(&mut cur));
+            i += 1;
+        } else {
+            cur.push(body[i]);
+        }
+        i += 1;
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    if c == Canonicalization::Relaxed {
+        for line in &mut lines {
+            let mut out = Vec::new();
+            for &b in line.iter() {
+                let wsp = b == b' ' || b == b'\t';
+                if wsp {
+                    if out.last() != Some(&b' ') {
+                        out.push(b' ');
+                    }
+                } else {
+                    out.push(b);
+                }
+            }
+            while out.last() == Some(&b' ') {
+                out.pop();
+            }
+            *line = out;
+        }
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    let mut out = Vec::new();
+    for line in &lines {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    if c == Canonicalization::Simple && out.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+#[test]
+fn model_agrees_on_fixed_bodies() {
+    for c in CANONS {
+        for body in NASTY {
+            assert_eq!(
+                canonical(c, body),
+                rfc_canonical_body(c, body),
+                "{c} {:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        for (name, raw) in messages() {
+            let msg = Message::parse(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                canonical(c, msg.body()) == rfc_canonical_body(c, msg.body()),
+                "{c} {name}"
+            );
+        }
+    }
+}
+
+/// Bodies drawn mostly from CR, LF, SP, TAB and `a`, so CRLFs cut between chunks, runs of
+/// trailing blank lines and whitespace runs are common.
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        4 => Just(&b"\r"[..]),
+        4 => Just(&b"\n"[..]),
+        4 => Just(&b"\r\n"[..]),
+        3 => Just(&b" "[..]),
+        3 => Just(&b"\t"[..]),
+        4 => Just(&b"a"[..]),
+        1 => Just(&b"bc"[..]),
+        1 => Just(&b"\xc3\xa9"[..]),
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_two_and_three_chunk_split_hashes_the_same(body in body()) {
+        for c in CANONS {
+            check_splits(c, &body, &all_points(&body), true);
+        }
+    }
+
+    #[test]
+    fn canonical_body_matches_the_model(body in body()) {
+        for c in CANONS {
+            prop_assert_eq!(canonical(c, &body), rfc_canonical_body(c, &body), "{}", c);
+        }
+    }
+
+    #[test]
+    fn limit_with_a_split(body in body(), at in any::<prop::sample::Index>()) {
+        let i = at.index(body.len() + 1);
+        for c in CANONS {
+            check_limits(c, &body, Some(i));
+        }
+    }
+}

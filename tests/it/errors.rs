@@ -1,0 +1,291 @@
+//! Every typed error and warning of the message splitter, signer and key loader.
+
+use easydkim::message::{Limits, Location, Message, Warning};
+use easydkim::{KeyError, KeySpec, MessageError, SignError, Signer, SigningKey};
+
+fn signer() -> Signer {
+    let key = SigningKey::load(include_bytes!("../data/keys/ed25519.pem")).unwrap();
+    Signer::new(key, "example.com", "sel").unwrap()
+}
+
+fn sign_err(msg: &[u8]) -> SignError {
+    signer().sign(msg).unwrap_err()
+}
+
+#[test]
+fn no_from() {
+    assert_eq!(
+        sign_err(b"To: a@example.com\r\n\r\nhi\r\n"),
+        SignError::Message(MessageError::NoFrom)
+    );
+}
+
+#[test]
+fn two_froms() {
+    let e = sign_err(b"From: a@example.com\r\nFrom: b@example.com\r\n\r\nhi\r\n");
+    assert_eq!(
+        e,
+        SignError::Message(MessageError::MultipleFrom { count: 2 })
+    );
+    assert_eq!(
+        e.to_string(),
+        "message has 2 From headers; exactly one is required"
+    );
+}
+
+#[test]
+fn from_without_domain() {
+    match sign_err(b"From: alice\r\n\r\nhi\r\n") {
+        SignError::Message(MessageError::FromWithoutDomain { address }) => {
+            assert_eq!(address, "alice")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn from_unparsable() {
+    match sign_err(b"From: \r\n\r\nhi\r\n") {
+        SignError::Message(MessageError::FromUnparsable { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn header_without_colon() {
+    let e = sign_err(b"From: a@example.com\r\nThis is not a header\r\n\r\nhi\r\n");
+    assert_eq!(
+        e,
+        SignError::Message(MessageError::HeaderWithoutColon {
+            line: 2,
+            text: "This is not a header".into()
+        })
+    );
+    assert!(e.to_string().contains("line 2"));
+}
+
+#[test]
+fn continuation_first() {
+    assert_eq!(
+        sign_err(b" folded: x\r\nFrom: a@example.com\r\n\r\n"),
+        SignError::Message(MessageError::ContinuationWithoutField { line: 1 })
+    );
+}
+
+#[test]
+fn invalid_field_name() {
+    assert!(matches!(
+        sign_err(b": empty name\r\nFrom: a@example.com\r\n\r\n"),
+        SignError::Message(MessageError::InvalidFieldName { line: 1, .. })
+    ));
+}
+
+#[test]
+fn header_block_limits() {
+    let limits = Limits {
+        max_header_bytes: 100,
+        max_header_fields: 3,
+    };
+    let big = format!(
+        "From: a@example.com\r\nSubject: {}\r\n\r\nhi\r\n",
+        "x".repeat(200)
+    );
+    assert_eq!(
+        Message::parse_with_limits(big.as_bytes(), &limits).unwrap_err(),
+        MessageError::HeaderBlockTooLarge { limit: 100 }
+    );
+    let many = "From: a@example.com\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+    assert_eq!(
+        Message::parse_with_limits(many.as_bytes(), &limits).unwrap_err(),
+        MessageError::TooManyHeaderFields { limit: 3 }
+    );
+    // The defaults: 1 MiB and 1,000 fields.
+    let mut huge = String::from("From: a@example.com\r\n");
+    for i in 0..1000 {
+        huge.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    huge.push_str("\r\n");
+    let mut s = signer();
+    assert_eq!(
+        s.sign(huge.as_bytes()).unwrap_err(),
+        SignError::Message(MessageError::TooManyHeaderFields { limit: 1000 })
+    );
+    s.limits(Limits {
+        max_header_fields: 2000,
+        ..Limits::default()
+    });
+    assert!(s.sign(huge.as_bytes()).is_ok());
+    let long = format!(
+        "From: a@example.com\r\nX: {}\r\n\r\n",
+        "y".repeat(1024 * 1024)
+    );
+    assert_eq!(
+        signer().sign(long.as_bytes()).unwrap_err(),
+        SignError::Message(MessageError::HeaderBlockTooLarge { limit: 1024 * 1024 })
+    );
+}
+
+#[test]
+fn warnings() {
+    let long = "z".repeat(1200);
+    let msg = format!(
+        "From: a@example.com\r\nSubject: caf\u{e9}\r\nX-Long: {long}\r\nX-Cr: a\rb\r\n\r\nbody\r\n"
+    );
+    let w = signer().sign(msg.as_bytes()).unwrap().warnings;
+    assert!(
+        w.contains(&Warning::EightBitHeader {
+            field: "Subject".into()
+        }),
+        "{w:?}"
+    );
+    assert!(w.contains(&Warning::LongLine {
+        location: Location::Header("X-Long".into()),
+        octets: 1200 + "X-Long: ".len()
+    }));
+    assert!(w.contains(&Warning::BareCr {
+        location: Location::Header("X-Cr".into())
+    }));
+
+    let body = format!("From: a@example.com\r\n\r\nok\r\n{long}\r\na\rb\r\n");
+    let w = signer().sign(body.as_bytes()).unwrap().warnings;
+    assert_eq!(
+        w,
+        vec![
+            Warning::LongLine {
+                location: Location::Body,
+                octets: 1200
+            },
+            Warning::BareCr {
+                location: Location::Body
+            }
+        ]
+    );
+    let clean = signer()
+        .sign(b"From: a@example.com\r\n\r\nok\r\n")
+        .unwrap()
+        .warnings;
+    assert!(clean.is_empty());
+}
+
+#[test]
+fn signer_argument_errors() {
+    let key = SigningKey::load(include_bytes!("../data/keys/ed25519.pem")).unwrap();
+    assert!(matches!(
+        Signer::new(key.clone(), "not a domain", "sel"),
+        Err(SignError::InvalidDomain(_))
+    ));
+    assert!(matches!(
+        Signer::new(key.clone(), "example.com", "bad selector!"),
+        Err(SignError::InvalidSelector(_))
+    ));
+    let mut s = Signer::new(key, "example.com", "sel").unwrap();
+    assert!(matches!(
+        s.identity(Some("joe@example.org")),
+        Err(SignError::IdentityOutsideDomain { .. })
+    ));
+    assert!(s.identity(Some("joe@sub.example.com")).is_ok());
+    assert_eq!(
+        s.headers(["to", "subject"]).unwrap_err(),
+        SignError::FromNotSigned
+    );
+    assert!(matches!(
+        s.headers(["from", "bad name"]),
+        Err(SignError::InvalidHeaderName(_))
+    ));
+    assert_eq!(
+        easydkim::sign_all(&[], b"From: a@example.com\r\n\r\n").unwrap_err(),
+        SignError::NoRequests
+    );
+}
+
+#[test]
+fn key_errors_name_the_format() {
+    let e = SigningKey::load(b"").unwrap_err();
+    assert!(matches!(e, KeyError::UnrecognisedFormat { .. }), "{e:?}");
+    let e = SigningKey::load(
+        b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            KeyError::Unsupported {
+                format: "encrypted PKCS#8 PEM",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = SigningKey::load(b"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n")
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            KeyError::Unsupported {
+                format: "public-key PEM",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = SigningKey::load(
+        b"-----BEGIN RSA PRIVATE KEY-----\nnot base64!\n-----END RSA PRIVATE KEY-----\n",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            KeyError::Malformed {
+                format: "PKCS#1 PEM",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = SigningKey::load(b"AAAA").unwrap_err();
+    assert!(
+        matches!(
+            e,
+            KeyError::Malformed {
+                format: "base64 Ed25519 seed",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = SigningKey::load(&[0x30, 0x03, 0x02, 0x01, 0x00]).unwrap_err();
+    assert!(
+        matches!(e, KeyError::Malformed { format: "DER", .. }),
+        "{e:?}"
+    );
+    let e = SigningKey::load(b"\x00\x01binary").unwrap_err();
+    assert!(matches!(e, KeyError::UnrecognisedFormat { .. }), "{e:?}");
+}
+
+#[test]
+fn rsa_under_1024_bits_is_refused() {
+    let small = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 512).unwrap();
+    assert_eq!(
+        SigningKey::from_rsa(small).unwrap_err(),
+        KeyError::RsaSize {
+            bits: 512,
+            reason: "RFC 8301 requires at least 1024 bits"
+        }
+    );
+}
+
+#[test]
+fn key_formats_load_to_the_same_key() {
+    let pem = SigningKey::load(include_bytes!("../data/keys/ed25519.pem")).unwrap();
+    let seed = SigningKey::load(include_bytes!("../data/keys/ed25519.seed.b64")).unwrap();
+    assert_eq!(pem.public_key(), seed.public_key());
+    let pkcs1 = SigningKey::load(include_bytes!("../data/keys/rsa1024.pem")).unwrap();
+    assert_eq!(pkcs1.spec(), Some(KeySpec::Rsa1024));
+    let pkcs8 = SigningKey::load(pkcs1.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+    assert_eq!(pkcs8.public_key(), pkcs1.public_key());
+    let der = SigningKey::load(&pkcs1.to_pkcs8_der().unwrap()).unwrap();
+    assert_eq!(der.public_key(), pkcs1.public_key());
+    let rsa2048 = SigningKey::load(include_bytes!("../data/keys/rsa2048.pem")).unwrap();
+    assert_eq!(rsa2048.spec(), Some(KeySpec::Rsa2048));
+    assert!(!format!("{rsa2048:?}").contains("PRIVATE"));
+}

@@ -1,0 +1,383 @@
+//! The verifier: RFC vectors, and one test per check (RFC 6376 6, RFC 8301, RFC 8463).
+
+use easydkim::dns::{DnsError, StaticDns};
+use easydkim::verifier::{
+    BodyLengthPolicy, FailureReason, Status, VerificationResult, Verifier, VerifyOptions,
+};
+use easydkim::{Canonicalizer, Signer, SigningKey};
+
+fn rfc(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../shared/testdata/rfc/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn rfc_dns() -> StaticDns {
+    StaticDns::from_zone_lines(&String::from_utf8(rfc("dns.txt")).unwrap())
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn verify_at(dns: &StaticDns, msg: &[u8], opts: VerifyOptions) -> Vec<VerificationResult> {
+    block_on(Verifier::new(opts).verify(dns, msg)).unwrap()
+}
+
+fn verify(dns: &StaticDns, msg: &[u8]) -> Vec<VerificationResult> {
+    verify_at(
+        dns,
+        msg,
+        VerifyOptions {
+            now: Some(1_800_000_000),
+            ..Default::default()
+        },
+    )
+}
+
+const NOW: u64 = 1_800_000_000;
+const MSG: &[u8] =
+    b"From: Joe <joe@example.com>\r\nTo: bob@example.org\r\nSubject: test\r\n\r\nHello.\r\n";
+
+fn setup(key_file: &[u8]) -> (Signer, StaticDns) {
+    let key = SigningKey::load(key_file).unwrap();
+    let dns = StaticDns::new();
+    dns.add_txt("sel._domainkey.example.com", &key.dns_record());
+    let mut s = Signer::new(key, "example.com", "sel").unwrap();
+    s.signing_time(Some(NOW - 60));
+    (s, dns)
+}
+
+fn ed() -> (Signer, StaticDns) {
+    setup(include_bytes!("../data/keys/ed25519.pem"))
+}
+
+fn rsa() -> (Signer, StaticDns) {
+    setup(include_bytes!("../data/keys/rsa1024.pem"))
+}
+
+fn one(results: Vec<VerificationResult>) -> VerificationResult {
+    assert_eq!(results.len(), 1, "{results:?}");
+    results.into_iter().next().unwrap()
+}
+
+/// Replaces the first occurrence of `from` in the signature header by `to`.
+fn edit(signed: &[u8], from: &str, to: &str) -> Vec<u8> {
+    String::from_utf8(signed.to_vec())
+        .unwrap()
+        .replacen(from, to, 1)
+        .into_bytes()
+}
+
+#[test]
+fn rfc8463_both_signatures_verify() {
+    let opts = VerifyOptions {
+        now: Some(1528637909 + 60),
+        ..Default::default()
+    };
+    let r = verify_at(&rfc_dns(), &rfc("rfc8463-signed.eml"), opts);
+    assert_eq!(r.len(), 2);
+    for res in &r {
+        assert_eq!(res.status, Status::Pass, "{res:?}");
+    }
+    assert_eq!(r[0].algorithm, Some(easydkim::Algorithm::Ed25519Sha256));
+    assert_eq!(
+        r[0].authentication_results(),
+        "dkim=pass header.d=football.example.com header.s=brisbane header.i=@football.example.com header.b=/gCrinpc"
+    );
+}
+
+#[test]
+fn rfc6376_appendix_a_verifies_and_five_spaces_fail() {
+    let msg = rfc("rfc6376-appendix-a-signed.eml");
+    assert_eq!(one(verify(&rfc_dns(), &msg)).status, Status::Pass);
+    let five = String::from_utf8(msg)
+        .unwrap()
+        .replace("\r\n      ", "\r\n     ");
+    let r = one(verify(&rfc_dns(), five.as_bytes()));
+    assert_eq!(r.status, Status::Fail);
+}
+
+#[test]
+fn our_signatures_verify() {
+    for (s, dns) in [ed(), rsa()] {
+        let signed = s.sign_message(MSG).unwrap();
+        assert_eq!(one(verify(&dns, &signed)).status, Status::Pass);
+    }
+}
+
+#[test]
+fn tampering_fails() {
+    let (s, dns) = rsa();
+    let signed = s.sign_message(MSG).unwrap();
+    let body = edit(&signed, "Hello.", "Hello!");
+    assert_eq!(
+        one(verify(&dns, &body)).reason,
+        Some(FailureReason::BodyHashMismatch)
+    );
+    let subj = edit(&signed, "Subject: test", "Subject: tesT");
+    assert_eq!(
+        one(verify(&dns, &subj)).reason,
+        Some(FailureReason::SignatureMismatch)
+    );
+    let mut added = signed.clone();
+    let at = added.windows(5).position(|w| w == b"From:").unwrap();
+    added.splice(at..at, b"Subject: second\r\n".iter().copied());
+    assert_eq!(one(verify(&dns, &added)).status, Status::Fail);
+}
+
+#[test]
+fn expired_and_future() {
+    let (mut s, dns) = ed();
+    s.signing_time(Some(NOW - 1000)).expire_after(Some(10));
+    let signed = s.sign_message(MSG).unwrap();
+    let r = one(verify(&dns, &signed));
+    assert_eq!(r.status, Status::Neutral);
+    assert!(matches!(r.reason, Some(FailureReason::Expired { .. })));
+    s.expire_after(None).signing_time(Some(NOW + 3600));
+    let signed = s.sign_message(MSG).unwrap();
+    let r = one(verify(&dns, &signed));
+    assert_eq!(
+        r.reason,
+        Some(FailureReason::FutureTimestamp {
+            timestamp: NOW + 3600
+        })
+    );
+    // Within the skew it passes.
+    s.signing_time(Some(NOW + 100));
+    let signed = s.sign_message(MSG).unwrap();
+    assert_eq!(one(verify(&dns, &signed)).status, Status::Pass);
+}
+
+#[test]
+fn identity_outside_domain() {
+    let (s, dns) = ed();
+    let signed = s.sign_message(MSG).unwrap();
+    let bad = edit(
+        &signed,
+        "d=example.com;",
+        "d=example.com; i=joe@example.org;",
+    );
+    let r = one(verify(&dns, &bad));
+    assert_eq!(r.status, Status::PermError);
+    assert!(matches!(
+        r.reason,
+        Some(FailureReason::IdentityOutsideDomain { .. })
+    ));
+}
+
+#[test]
+fn from_unsigned() {
+    let (mut s, dns) = ed();
+    s.set_options(easydkim::SignOptions {
+        headers: easydkim::HeaderSelection::Explicit(vec!["to".into(), "subject".into()]),
+        signing_time: Some(NOW),
+        ..Default::default()
+    });
+    let signed = s.sign_message(MSG).unwrap();
+    assert_eq!(
+        one(verify(&dns, &signed)).reason,
+        Some(FailureReason::FromNotSigned)
+    );
+}
+
+#[test]
+fn revoked_key() {
+    let (s, _) = ed();
+    let dns = StaticDns::new();
+    dns.add_txt("sel._domainkey.example.com", "v=DKIM1; k=ed25519; p=");
+    let r = one(verify(&dns, &s.sign_message(MSG).unwrap()));
+    assert_eq!(
+        (r.status, r.reason),
+        (Status::PermError, Some(FailureReason::KeyRevoked))
+    );
+}
+
+#[test]
+fn small_rsa_key_rejected() {
+    // A 512-bit key cannot be loaded for signing, so sign by hand with the rsa crate.
+    use base64::Engine;
+    use rsa::pkcs8::EncodePublicKey;
+    let small = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 512).unwrap();
+    let p = base64::engine::general_purpose::STANDARD.encode(
+        small
+            .to_public_key()
+            .to_public_key_der()
+            .unwrap()
+            .as_bytes(),
+    );
+    let dns = StaticDns::new();
+    dns.add_txt(
+        "sel._domainkey.example.com",
+        &format!("v=DKIM1; k=rsa; p={p}"),
+    );
+    // Any signature will do: the key is refused before the signature is checked.
+    let (s, _) = rsa();
+    let r = one(verify(&dns, &s.sign_message(MSG).unwrap()));
+    assert_eq!(
+        (r.status, r.reason),
+        (Status::PermError, Some(FailureReason::KeySize(512)))
+    );
+}
+
+#[test]
+fn sha1_refused_unless_allowed() {
+    let (s, dns) = rsa();
+    let signed = edit(&s.sign_message(MSG).unwrap(), "a=rsa-sha256", "a=rsa-sha1");
+    let r = one(verify(&dns, &signed));
+    assert_eq!(
+        (r.status, r.reason),
+        (Status::PermError, Some(FailureReason::Sha1Refused))
+    );
+}
+
+#[test]
+fn body_length_policies() {
+    let (mut s, dns) = rsa();
+    s.body_length(true);
+    let mut signed = s.sign_message(MSG).unwrap();
+    signed.extend_from_slice(b"Appended by an attacker.\r\n");
+    let opts = |p| VerifyOptions {
+        now: Some(NOW),
+        body_length: p,
+        ..Default::default()
+    };
+    let r = one(verify_at(
+        &dns,
+        &signed,
+        opts(BodyLengthPolicy::AcceptAndReport),
+    ));
+    assert_eq!(r.status, Status::Pass);
+    assert_eq!(r.unsigned_octets, Some(26));
+    let r = one(verify_at(&dns, &signed, opts(BodyLengthPolicy::Reject)));
+    assert_eq!(
+        (r.status, r.reason),
+        (Status::Fail, Some(FailureReason::UnsignedContent(26)))
+    );
+    let r = one(verify_at(&dns, &signed, opts(BodyLengthPolicy::Accept)));
+    assert_eq!((r.status, r.unsigned_octets), (Status::Pass, None));
+}
+
+#[test]
+fn duplicate_tag_missing_tag_bad_base64() {
+    let (s, dns) = ed();
+    let signed = s.sign_message(MSG).unwrap();
+    let dup = edit(&signed, "d=example.com;", "d=example.com; d=example.com;");
+    let r = one(verify(&dns, &dup));
+    assert_eq!(r.status, Status::PermError);
+    assert!(matches!(r.reason, Some(FailureReason::Syntax(_))), "{r:?}");
+    let missing = edit(&signed, "s=sel;", "");
+    assert_eq!(
+        one(verify(&dns, &missing)).reason,
+        Some(FailureReason::MissingTag("s"))
+    );
+    let bad = edit(&signed, "bh=", "bh=!!");
+    let r = one(verify(&dns, &bad));
+    assert!(
+        matches!(r.reason, Some(FailureReason::InvalidTag { tag: "bh", .. })),
+        "{r:?}"
+    );
+    // Unknown tags are ignored but hashed: adding one breaks the signature, not the parse.
+    let unknown = edit(&signed, "d=example.com;", "d=example.com; zz=1;");
+    assert_eq!(
+        one(verify(&dns, &unknown)).reason,
+        Some(FailureReason::SignatureMismatch)
+    );
+}
+
+#[test]
+fn key_type_mismatch() {
+    let (s, _) = ed();
+    let dns = StaticDns::new();
+    let p = s.key().public_key().to_base64();
+    dns.add_txt(
+        "sel._domainkey.example.com",
+        &format!("v=DKIM1; k=rsa; p={p}"),
+    );
+    let r = one(verify(&dns, &s.sign_message(MSG).unwrap()));
+    assert_eq!(r.status, Status::PermError);
+    assert!(
+        matches!(
+            r.reason,
+            Some(FailureReason::KeyRecord(_)) | Some(FailureReason::KeyTypeMismatch { .. })
+        ),
+        "{r:?}"
+    );
+    let (rs, _) = rsa();
+    let dns = StaticDns::new();
+    dns.add_txt(
+        "sel._domainkey.example.com",
+        &format!("v=DKIM1; k=ed25519; p={p}"),
+    );
+    let r = one(verify(&dns, &rs.sign_message(MSG).unwrap()));
+    assert!(
+        matches!(r.reason, Some(FailureReason::KeyTypeMismatch { .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn dns_errors() {
+    let (s, _) = ed();
+    let signed = s.sign_message(MSG).unwrap();
+    let dns = StaticDns::new();
+    dns.set_failure(
+        "sel._domainkey.example.com",
+        DnsError::Transient("SERVFAIL".into()),
+    );
+    let r = one(verify(&dns, &signed));
+    assert_eq!(r.status, Status::TempError);
+    let r = one(verify(&StaticDns::new(), &signed));
+    assert_eq!(r.status, Status::PermError);
+    assert!(matches!(r.reason, Some(FailureReason::NoKey(_))));
+}
+
+#[test]
+fn pkcs1_public_key_in_record_accepted() {
+    use base64::Engine;
+    use rsa::pkcs1::EncodeRsaPublicKey;
+    let (s, _) = rsa();
+    let easydkim::PublicKey::Rsa(pubkey) = s.key().public_key() else {
+        panic!()
+    };
+    let p =
+        base64::engine::general_purpose::STANDARD.encode(pubkey.to_pkcs1_der().unwrap().as_bytes());
+    let dns = StaticDns::new();
+    dns.add_txt("sel._domainkey.example.com", &format!("v=DKIM1; p={p}"));
+    assert_eq!(
+        one(verify(&dns, &s.sign_message(MSG).unwrap())).status,
+        Status::Pass
+    );
+}
+
+#[test]
+fn signature_cap() {
+    let (s, dns) = ed();
+    let mut msg = MSG.to_vec();
+    for _ in 0..12 {
+        msg = s.sign_message(&msg).unwrap();
+    }
+    let r = verify(&dns, &msg);
+    assert_eq!(r.len(), 12);
+    assert!(r[..10].iter().all(|x| x.status == Status::Pass));
+    assert!(r[10..]
+        .iter()
+        .all(|x| x.reason == Some(FailureReason::TooManySignatures)));
+}
+
+#[test]
+fn self_check_passes_for_good_keys() {
+    for (mut s, dns) in [ed(), rsa()] {
+        s.self_check(true)
+            .canonicalization("simple/simple".parse::<Canonicalizer>().unwrap());
+        let signed = s
+            .sign_message(b"From: a@example.com\n\nbare LF body\n")
+            .unwrap();
+        assert_eq!(one(verify(&dns, &signed)).status, Status::Pass);
+    }
+}
