@@ -31,6 +31,7 @@ pub mod error;
 pub mod key;
 pub mod message;
 pub mod names;
+pub mod registry;
 pub mod signature;
 pub mod signer;
 pub mod verifier;
@@ -41,5 +42,9 @@ pub use error::{KeyError, MessageError, SignError};
 pub use key::{Algorithm, KeySpec, PublicKey, SigningKey};
 pub use message::{Limits, Message, Warning};
 pub use names::{DomainName, EmailAddress, NameError, Selector};
+pub use registry::{
+    Decision, DomainSetup, IdentityName, IdentityRegistry, Regions, RegistryConfig, RegistryError,
+    SignOutcome, TenantSignature, UnsignedReason, VerificationStatus,
+};
 pub use signer::{sign_all, HeaderSelection, Profile, SignOptions, Signed, Signer};
 pub use verifier::{Status, VerificationResult, Verifier, VerifyOptions};

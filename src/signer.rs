@@ -344,6 +344,15 @@ pub fn sign_all(signers: &[&Signer], message: &[u8]) -> Result<Signed, SignError
     let first = signers.first().ok_or(SignError::NoRequests)?;
     let msg = Message::parse_with_limits(message, &first.options.limits)?;
     msg.from_address()?;
+    sign_parsed(signers, &msg)
+}
+
+/// [`sign_all`] over a message the caller has already split (and whose From it checked).
+pub(crate) fn sign_parsed(signers: &[&Signer], msg: &Message<'_>) -> Result<Signed, SignError> {
+    if signers.is_empty() {
+        return Err(SignError::NoRequests);
+    }
+    let message = msg.raw();
 
     // One pass over the body per distinct body canonicalization.
     let mut body_hashes: Vec<(Canonicalization, BodyHash)> = Vec::with_capacity(2);
@@ -384,7 +393,7 @@ pub fn sign_all(signers: &[&Signer], message: &[u8]) -> Result<Signed, SignError
             .find(|(bc, _)| *bc == c)
             .map(|(_, h)| h)
             .expect("computed above");
-        let header = sign_one(s, &msg, bh, s.options.signing_time.unwrap_or(now))?;
+        let header = sign_one(s, msg, bh, s.options.signing_time.unwrap_or(now))?;
         let header = match msg.line_ending() {
             LineEnding::CrLf => header,
             LineEnding::Lf => header.replace("\r\n", "\n"),

@@ -1,0 +1,306 @@
+//! DNS checks of an identity's records and the status machine they drive
+//! (DESIGN.md section 4).
+
+use crate::dns::{DnsError, DnsVerifier};
+use crate::names::DomainName;
+use crate::verifier::KeyRecord;
+
+use super::identity::{DkimSetup, Identity};
+use super::status::{LastError, VerificationInfo, VerificationStatus};
+use super::RegistryConfig;
+
+/// What one check saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Observation {
+    /// The records are there and correct.
+    Found,
+    /// Definitely not there (or wrong).
+    Missing(LastError),
+    /// Could not tell (DNS server error): never fails a setup by itself.
+    Transient,
+}
+
+impl Observation {
+    fn from_dns(e: &DnsError) -> Self {
+        match e {
+            DnsError::NoSuchName => Observation::Missing(LastError::HostNotFound),
+            DnsError::NoRecords => Observation::Missing(LastError::TypeNotFound),
+            _ => Observation::Transient,
+        }
+    }
+
+    /// Combines checks that must all pass: any definite miss wins over a transient.
+    fn all(obs: impl IntoIterator<Item = Observation>) -> Observation {
+        let mut transient = false;
+        for o in obs {
+            match o {
+                Observation::Missing(e) => return Observation::Missing(e),
+                Observation::Transient => transient = true,
+                Observation::Found => {}
+            }
+        }
+        if transient {
+            Observation::Transient
+        } else {
+            Observation::Found
+        }
+    }
+}
+
+/// One step of the status machine. `window` and `grace` are in seconds.
+pub(crate) fn step(
+    info: &VerificationInfo,
+    obs: Observation,
+    now: u64,
+    window: u64,
+    grace: u64,
+) -> VerificationInfo {
+    use VerificationStatus::*;
+    let mut next = info.clone();
+    if matches!(info.status, NotStarted | Failed) {
+        return next;
+    }
+    next.last_checked = Some(now);
+    match obs {
+        Observation::Found => {
+            next.status = Success;
+            next.last_success = Some(now);
+            next.last_error = None;
+            next.failing_since = None;
+        }
+        Observation::Transient => next.last_error = Some(LastError::DnsServerError),
+        Observation::Missing(e) => {
+            next.last_error = Some(e);
+            match info.status {
+                Pending if now >= info.window_start.saturating_add(window) => next.status = Failed,
+                Success => {
+                    next.status = TemporaryFailure;
+                    next.failing_since = Some(now);
+                }
+                TemporaryFailure
+                    if now >= info.failing_since.unwrap_or(now).saturating_add(grace) =>
+                {
+                    next.status = Failed
+                }
+                _ => {}
+            }
+        }
+    }
+    next
+}
+
+/// The result of checking one identity's DNS.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CheckResult {
+    pub(crate) identity: Option<Observation>,
+    pub(crate) dkim: Option<Observation>,
+}
+
+fn needs_check(info: &VerificationInfo) -> bool {
+    matches!(
+        info.status,
+        VerificationStatus::Pending
+            | VerificationStatus::Success
+            | VerificationStatus::TemporaryFailure
+    )
+}
+
+/// Whether `refresh` has DNS work for this identity.
+pub(crate) fn wants_dns(identity: &Identity) -> bool {
+    identity.domain().is_some()
+        && (needs_check(&identity.verification)
+            || (identity.dkim.is_some() && needs_check(&identity.dkim_verification)))
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+/// The verification TXT: at `<label>.<d>` or at `<d>`, with or without the prefix.
+async fn check_txt_token(
+    dns: &dyn DnsVerifier,
+    config: &RegistryConfig,
+    domain: &DomainName,
+    token: &str,
+) -> Observation {
+    let matches = |v: &str| {
+        let v = v.trim();
+        v == token
+            || v.strip_prefix(config.verification_prefix.as_str())
+                .is_some_and(|rest| rest.trim() == token)
+    };
+    let mut results = Vec::with_capacity(2);
+    let labelled = domain
+        .prepend(&config.verification_label)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| format!("{}.{}", config.verification_label, domain));
+    for name in [labelled, domain.to_string()] {
+        let obs = match dns.txt(&name).await {
+            Ok(values) if values.iter().any(|v| matches(v)) => return Observation::Found,
+            Ok(_) => Observation::Missing(LastError::InvalidValue),
+            Err(e) => Observation::from_dns(&e),
+        };
+        results.push(obs);
+    }
+    // Report what the labelled name showed, unless only the apex answered transiently.
+    if results.contains(&Observation::Transient) {
+        Observation::Transient
+    } else {
+        results[0]
+    }
+}
+
+/// One Easy DKIM CNAME: `<token>._domainkey.<d>` -> `<token>.<zone>`; a flattened CNAME is
+/// accepted when the TXT found at the tenant name carries the expected key.
+async fn check_cname(
+    dns: &dyn DnsVerifier,
+    name: &str,
+    target: &str,
+    expected_p: &str,
+) -> Observation {
+    match dns.cname(name).await {
+        Ok(targets) if targets.iter().any(|t| same_name(t, target)) => Observation::Found,
+        Ok(_) => Observation::Missing(LastError::InvalidValue),
+        Err(DnsError::NoRecords) => match dns.txt(name).await {
+            Ok(values) if values.iter().any(|v| record_has_key(v, expected_p)) => {
+                Observation::Found
+            }
+            Ok(_) => Observation::Missing(LastError::InvalidValue),
+            Err(DnsError::NoRecords) => Observation::Missing(LastError::TypeNotFound),
+            Err(e) => Observation::from_dns(&e),
+        },
+        Err(e) => Observation::from_dns(&e),
+    }
+}
+
+fn record_has_key(txt: &str, expected_p: &str) -> bool {
+    KeyRecord::parse(txt)
+        .ok()
+        .and_then(|r| r.key)
+        .is_some_and(|k| k.to_base64() == expected_p)
+}
+
+async fn check_dkim(
+    dns: &dyn DnsVerifier,
+    config: &RegistryConfig,
+    domain: &DomainName,
+    setup: &DkimSetup,
+) -> Observation {
+    match setup {
+        DkimSetup::Easy { keys, .. } => {
+            let mut obs = Vec::with_capacity(keys.len());
+            for k in keys {
+                let name = format!("{}._domainkey.{}", k.token, domain);
+                let target = format!("{}.{}", k.token, config.signing_zone);
+                let p = k.key.public_key().to_base64();
+                obs.push(check_cname(dns, &name, &target, &p).await);
+            }
+            Observation::all(obs)
+        }
+        DkimSetup::Byo { selector, key } => {
+            let name = format!("{selector}._domainkey.{domain}");
+            let p = key.public_key().to_base64();
+            match dns.txt(&name).await {
+                Ok(values) if values.iter().any(|v| record_has_key(v, &p)) => Observation::Found,
+                Ok(_) => Observation::Missing(LastError::InvalidValue),
+                Err(e) => Observation::from_dns(&e),
+            }
+        }
+    }
+}
+
+/// Runs the DNS checks an identity needs (no lock held: pure I/O on a snapshot).
+pub(crate) async fn check_identity(
+    dns: &dyn DnsVerifier,
+    config: &RegistryConfig,
+    identity: &Identity,
+) -> CheckResult {
+    let Some(domain) = identity.domain() else {
+        return CheckResult {
+            identity: None,
+            dkim: None,
+        };
+    };
+    let dkim = match &identity.dkim {
+        Some(setup)
+            if needs_check(&identity.dkim_verification) || needs_check(&identity.verification) =>
+        {
+            Some(check_dkim(dns, config, domain, setup).await)
+        }
+        _ => None,
+    };
+    let ident = if needs_check(&identity.verification) {
+        // TXT token found, or (Easy DKIM) all CNAMEs found.
+        let txt = match &identity.verification_token {
+            Some(token) => check_txt_token(dns, config, domain, token).await,
+            None => Observation::Missing(LastError::HostNotFound),
+        };
+        let easy = matches!(identity.dkim, Some(DkimSetup::Easy { .. }));
+        Some(match (txt, dkim) {
+            (Observation::Found, _) => Observation::Found,
+            (_, Some(Observation::Found)) if easy => Observation::Found,
+            (Observation::Transient, _) => Observation::Transient,
+            (_, Some(Observation::Transient)) if easy => Observation::Transient,
+            (other, _) => other,
+        })
+    } else {
+        None
+    };
+    CheckResult {
+        identity: ident,
+        dkim: dkim.filter(|_| needs_check(&identity.dkim_verification)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use VerificationStatus::*;
+
+    const H: u64 = 3600;
+
+    fn info(status: VerificationStatus) -> VerificationInfo {
+        VerificationInfo::new(status, 0)
+    }
+
+    #[test]
+    fn pending_fails_only_after_window_and_only_on_definite_miss() {
+        let miss = Observation::Missing(LastError::HostNotFound);
+        let p = info(Pending);
+        assert_eq!(step(&p, miss, 71 * H, 72 * H, 72 * H).status, Pending);
+        assert_eq!(step(&p, miss, 72 * H, 72 * H, 72 * H).status, Failed);
+        assert_eq!(
+            step(&p, Observation::Transient, 100 * H, 72 * H, 72 * H).status,
+            Pending
+        );
+        assert_eq!(
+            step(&p, Observation::Found, 100 * H, 72 * H, 72 * H).status,
+            Success
+        );
+    }
+
+    #[test]
+    fn success_degrades_with_grace() {
+        let miss = Observation::Missing(LastError::TypeNotFound);
+        let s = info(Success);
+        let t = step(&s, miss, 10 * H, 72 * H, 72 * H);
+        assert_eq!(
+            (t.status, t.failing_since),
+            (TemporaryFailure, Some(10 * H))
+        );
+        assert_eq!(
+            step(&t, miss, 81 * H, 72 * H, 72 * H).status,
+            TemporaryFailure
+        );
+        assert_eq!(step(&t, miss, 82 * H, 72 * H, 72 * H).status, Failed);
+        assert_eq!(
+            step(&t, Observation::Found, 50 * H, 72 * H, 72 * H).status,
+            Success
+        );
+        assert_eq!(
+            step(&s, Observation::Transient, H, 72 * H, 72 * H).status,
+            Success
+        );
+    }
+}

@@ -1,0 +1,883 @@
+//! The identity registry: identities, records, statuses, resolution and `sign`.
+//!
+//! An [`IdentityRegistry`] serves one region. All its methods take `&self` and it is
+//! `Send + Sync`. Its state is an immutable snapshot behind an `Arc`: signing clones the
+//! `Arc` and then holds no lock while hashing or signing; every mutation is an explicit
+//! [`Change`] applied in one short critical section; `refresh` does its DNS I/O on a
+//! snapshot with no lock held, then applies each result only if the identity has not changed
+//! meanwhile, so every transition is applied and reported exactly once even when two
+//! `refresh` calls race.
+
+pub mod checks;
+pub mod identity;
+pub mod notify;
+pub mod records;
+pub mod resolve;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod snapshot;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use rand::RngCore;
+
+use crate::dns::DnsVerifier;
+use crate::error::{KeyError, MessageError, SignError};
+use crate::key::{KeySpec, SigningKey};
+use crate::message::{Message, Warning};
+use crate::names::{DomainName, EmailAddress, NameError, Selector};
+use crate::signer::{sign_parsed, Profile, Signer};
+
+pub use identity::{DkimSetup, EasyKey, Identity, Token};
+pub use notify::{EmailNotifier, MailTransport, Notifier, OutgoingEmail};
+pub use records::{DnsRecord, Publisher, Purpose, RecordType};
+pub use resolve::{ChainStep, Decision, Resolution, SigningChoice, StepOutcome, UnsignedReason};
+pub use status::{Check, Event, IdentityName, LastError, VerificationInfo, VerificationStatus};
+
+/// The current time in Unix seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Where random bytes for tokens come from (the OS CSPRNG by default; inject a fixed
+/// source to get reproducible tokens in tests).
+pub trait TokenSource: Send + Sync {
+    /// Fills `buf` with random bytes.
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// The operating system's CSPRNG.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsTokenSource;
+
+impl TokenSource for OsTokenSource {
+    fn fill(&self, buf: &mut [u8]) {
+        rand::rngs::OsRng.fill_bytes(buf);
+    }
+}
+
+/// Settings of one region's registry. Build with [`RegistryConfig::new`] and adjust fields.
+#[derive(Clone)]
+pub struct RegistryConfig {
+    /// Region name, e.g. `eu-west-1`.
+    pub region: String,
+    /// The operator's zone for key records, e.g. `dkim.mail.example.net`.
+    pub signing_zone: DomainName,
+    /// Label of the verification TXT (default `_easydkim`).
+    pub verification_label: String,
+    /// Prefix accepted on the verification TXT value (default `easydkim:`).
+    pub verification_prefix: String,
+    /// Spec of new Easy DKIM keys (default RSA-2048; RSA-1024 as in the original Easy DKIM).
+    pub key_spec: KeySpec,
+    /// How long records may take to appear before a setup fails (default 72 h).
+    pub detection_window: Duration,
+    /// How long signing continues after records vanish (default 72 h).
+    pub grace_period: Duration,
+    /// How long an email confirmation token is valid (default 24 h).
+    pub email_confirmation_lifetime: Duration,
+    /// Shape of tenant signatures (default [`Profile::Standard`]).
+    pub profile: Profile,
+    /// A signature in the operator's own domain added to every message (like SES's
+    /// `d=amazonses.com`), with whatever options the signer carries.
+    pub operator_signer: Option<Signer>,
+    /// Source of randomness for tokens.
+    pub token_source: Arc<dyn TokenSource>,
+}
+
+impl std::fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field("region", &self.region)
+            .field("signing_zone", &self.signing_zone)
+            .field("verification_label", &self.verification_label)
+            .field("verification_prefix", &self.verification_prefix)
+            .field("key_spec", &self.key_spec)
+            .field("detection_window", &self.detection_window)
+            .field("grace_period", &self.grace_period)
+            .field(
+                "email_confirmation_lifetime",
+                &self.email_confirmation_lifetime,
+            )
+            .field("profile", &self.profile)
+            .field("operator_signer", &self.operator_signer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryConfig {
+    /// Defaults for a region and signing zone.
+    pub fn new(region: &str, signing_zone: &str) -> Result<Self, RegistryError> {
+        Ok(RegistryConfig {
+            region: region.to_string(),
+            signing_zone: DomainName::parse(signing_zone)?,
+            verification_label: "_easydkim".into(),
+            verification_prefix: "easydkim:".into(),
+            key_spec: KeySpec::Rsa2048,
+            detection_window: Duration::from_secs(72 * 3600),
+            grace_period: Duration::from_secs(72 * 3600),
+            email_confirmation_lifetime: Duration::from_secs(24 * 3600),
+            profile: Profile::Standard,
+            operator_signer: None,
+            token_source: Arc::new(OsTokenSource),
+        })
+    }
+}
+
+/// A registry operation that could not be done.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// A name did not validate.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A key could not be generated or loaded.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The identity already exists.
+    #[error("identity {0} already exists")]
+    IdentityExists(IdentityName),
+    /// No such identity.
+    #[error("no identity {0}")]
+    UnknownIdentity(IdentityName),
+    /// The operation needs a domain identity.
+    #[error("{0} is not a domain identity")]
+    NotADomain(IdentityName),
+    /// The operation needs an email identity.
+    #[error("{0} is not an email identity")]
+    NotAnEmail(IdentityName),
+    /// The domain already has a DKIM setup.
+    #[error("{0} already has a DKIM setup")]
+    DkimAlreadySetUp(IdentityName),
+    /// The domain has no DKIM setup.
+    #[error("{0} has no DKIM setup")]
+    NoDkimSetup(IdentityName),
+    /// The confirmation token is wrong.
+    #[error("wrong confirmation token for {0}")]
+    WrongToken(IdentityName),
+    /// The confirmation token has expired.
+    #[error("the confirmation token for {0} has expired")]
+    ConfirmationExpired(IdentityName),
+    /// The email identity is not waiting for confirmation.
+    #[error("{identity} is {status}, not pending confirmation")]
+    NotPending {
+        /// The identity.
+        identity: IdentityName,
+        /// Its status.
+        status: VerificationStatus,
+    },
+    /// Only a Failed verification can be restarted.
+    #[error("{identity} is {status}; only a Failed verification can be restarted")]
+    NotFailed {
+        /// The identity.
+        identity: IdentityName,
+        /// Its status.
+        status: VerificationStatus,
+    },
+    /// Two registries for one region.
+    #[error("region {0} already has a registry")]
+    DuplicateRegion(String),
+    /// A snapshot could not be restored.
+    #[error("snapshot: {0}")]
+    Snapshot(String),
+}
+
+/// How a new domain identity signs.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum DomainSetup {
+    /// Easy DKIM with three new keys of the configured spec (the default).
+    #[default]
+    EasyDkim,
+    /// Easy DKIM with these tokens and keys (migration, tests).
+    EasyDkimWith(Vec<EasyKey>),
+    /// Bring your own key: the tenant publishes `<selector>._domainkey.<domain>`.
+    BringYourOwnKey {
+        /// The selector.
+        selector: Selector,
+        /// The key (any format [`SigningKey::load`] reads).
+        key: SigningKey,
+    },
+    /// No DKIM: verification by TXT only; DKIM can be added later.
+    None,
+}
+
+/// An explicit change to the registry's state: what a store persists and replays.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Change {
+    /// Create or replace an identity (its `version` is the new version).
+    Upsert(Arc<Identity>),
+    /// Delete an identity.
+    Delete(IdentityName),
+}
+
+/// The registry's whole state: an immutable snapshot.
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    identities: BTreeMap<IdentityName, Arc<Identity>>,
+}
+
+impl State {
+    /// The identities, by name.
+    pub fn identities(&self) -> &BTreeMap<IdentityName, Arc<Identity>> {
+        &self.identities
+    }
+
+    /// Applies one change.
+    pub fn apply(&mut self, change: Change) {
+        match change {
+            Change::Upsert(identity) => {
+                self.identities.insert(identity.name.clone(), identity);
+            }
+            Change::Delete(name) => {
+                self.identities.remove(&name);
+            }
+        }
+    }
+}
+
+/// What one `refresh` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RefreshReport {
+    /// Identities whose DNS was checked.
+    pub checked: usize,
+    /// Transitions applied by this call, in order (each is reported by exactly one call).
+    pub events: Vec<Event>,
+}
+
+/// Which signature the tenant part of a message got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TenantSignature {
+    /// Signed.
+    Signed(SigningChoice),
+    /// Not signed, and why.
+    Unsigned(UnsignedReason),
+}
+
+/// The result of [`IdentityRegistry::sign`]: the message (signed or not) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignOutcome {
+    /// The new DKIM-Signature header(s) followed by the caller's bytes, unchanged.
+    pub message: Vec<u8>,
+    /// The tenant signature, or why there is none.
+    pub tenant: TenantSignature,
+    /// Whether the operator signature was added.
+    pub operator_signed: bool,
+    /// The resolution chain behind the decision.
+    pub resolution: Resolution,
+    /// Non-fatal findings about the message.
+    pub warnings: Vec<Warning>,
+}
+
+/// Identities, records and statuses of one region, and `sign` for its messages.
+pub struct IdentityRegistry {
+    config: RegistryConfig,
+    state: RwLock<Arc<State>>,
+    notifier: RwLock<Option<Arc<dyn Notifier>>>,
+}
+
+impl std::fmt::Debug for IdentityRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityRegistry")
+            .field("config", &self.config)
+            .field("identities", &self.snapshot().identities.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs()
+}
+
+impl IdentityRegistry {
+    /// An empty registry.
+    pub fn new(config: RegistryConfig) -> Self {
+        Self::with_state(config, State::default())
+    }
+
+    /// A registry over an existing state (e.g. restored from a snapshot).
+    pub fn with_state(config: RegistryConfig, state: State) -> Self {
+        IdentityRegistry {
+            config,
+            state: RwLock::new(Arc::new(state)),
+            notifier: RwLock::new(None),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// The region.
+    pub fn region(&self) -> &str {
+        &self.config.region
+    }
+
+    /// Installs the notifier that receives each transition.
+    pub fn set_notifier(&self, notifier: Option<Arc<dyn Notifier>>) {
+        *self.notifier.write().unwrap_or_else(|p| p.into_inner()) = notifier;
+    }
+
+    /// The current state (a cheap `Arc` clone; it does not change under you).
+    pub fn snapshot(&self) -> Arc<State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Applies changes in one critical section.
+    pub fn apply(&self, changes: impl IntoIterator<Item = Change>) {
+        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let state = Arc::make_mut(&mut guard);
+        for c in changes {
+            state.apply(c);
+        }
+    }
+
+    /// Applies `f` to the identity `name` under the write lock; `f` returns the new identity.
+    fn update<T>(
+        &self,
+        name: &IdentityName,
+        f: impl FnOnce(&Identity) -> Result<(Identity, T), RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let current = guard
+            .identities
+            .get(name)
+            .ok_or_else(|| RegistryError::UnknownIdentity(name.clone()))?;
+        let (mut next, out) = f(current)?;
+        next.version = current.version + 1;
+        Arc::make_mut(&mut guard).apply(Change::Upsert(Arc::new(next)));
+        Ok(out)
+    }
+
+    fn insert_new(&self, identity: Identity) -> Result<Arc<Identity>, RegistryError> {
+        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if guard.identities.contains_key(&identity.name) {
+            return Err(RegistryError::IdentityExists(identity.name));
+        }
+        let identity = Arc::new(identity);
+        Arc::make_mut(&mut guard).apply(Change::Upsert(identity.clone()));
+        Ok(identity)
+    }
+
+    fn random_token(&self) -> Token {
+        let mut b = [0u8; 20];
+        self.config.token_source.fill(&mut b);
+        Token::from_random(&b)
+    }
+
+    fn random_b64(&self, n: usize) -> String {
+        let mut b = vec![0u8; n];
+        self.config.token_source.fill(&mut b);
+        base64::engine::general_purpose::STANDARD.encode(b)
+    }
+
+    fn new_easy_keys(&self) -> Result<Vec<EasyKey>, RegistryError> {
+        (0..3)
+            .map(|_| {
+                Ok(EasyKey {
+                    token: self.random_token(),
+                    key: SigningKey::generate(self.config.key_spec)?,
+                })
+            })
+            .collect()
+    }
+
+    fn dkim_from_setup(&self, setup: DomainSetup) -> Result<Option<DkimSetup>, RegistryError> {
+        Ok(match setup {
+            DomainSetup::EasyDkim => Some(DkimSetup::Easy {
+                keys: self.new_easy_keys()?,
+                active: 0,
+            }),
+            DomainSetup::EasyDkimWith(keys) => {
+                if keys.len() != 3 {
+                    return Err(RegistryError::Snapshot(format!(
+                        "Easy DKIM needs 3 tokens, got {}",
+                        keys.len()
+                    )));
+                }
+                Some(DkimSetup::Easy { keys, active: 0 })
+            }
+            DomainSetup::BringYourOwnKey { selector, key } => {
+                Some(DkimSetup::Byo { selector, key })
+            }
+            DomainSetup::None => None,
+        })
+    }
+
+    /// Creates a domain identity with Easy DKIM (three tokens, a key per token).
+    pub fn create_domain(&self, domain: &str, now: u64) -> Result<Arc<Identity>, RegistryError> {
+        self.create_domain_with(domain, DomainSetup::EasyDkim, now)
+    }
+
+    /// Creates a domain identity with the given DKIM setup.
+    pub fn create_domain_with(
+        &self,
+        domain: &str,
+        setup: DomainSetup,
+        now: u64,
+    ) -> Result<Arc<Identity>, RegistryError> {
+        let domain = DomainName::parse(domain)?;
+        let name = IdentityName::Domain(domain);
+        if self.snapshot().identities.contains_key(&name) {
+            return Err(RegistryError::IdentityExists(name));
+        }
+        let dkim = self.dkim_from_setup(setup)?;
+        let dkim_status = if dkim.is_some() {
+            VerificationStatus::Pending
+        } else {
+            VerificationStatus::NotStarted
+        };
+        self.insert_new(Identity {
+            name,
+            verification: VerificationInfo::new(VerificationStatus::Pending, now),
+            verification_token: Some(self.random_b64(32)),
+            confirmation: None,
+            dkim,
+            dkim_verification: VerificationInfo::new(dkim_status, now),
+            signing_enabled: true,
+            created_at: now,
+            version: 1,
+        })
+    }
+
+    /// Adds a DKIM setup to an existing domain identity that has none.
+    pub fn add_dkim(
+        &self,
+        domain: &str,
+        setup: DomainSetup,
+        now: u64,
+    ) -> Result<Arc<Identity>, RegistryError> {
+        let name = IdentityName::Domain(DomainName::parse(domain)?);
+        let dkim = self.dkim_from_setup(setup)?;
+        self.update(&name, |cur| {
+            if cur.dkim.is_some() {
+                return Err(RegistryError::DkimAlreadySetUp(name.clone()));
+            }
+            let mut next = cur.clone();
+            next.dkim = dkim;
+            next.dkim_verification = VerificationInfo::new(VerificationStatus::Pending, now);
+            Ok((next, ()))
+        })?;
+        self.get(&name).ok_or(RegistryError::UnknownIdentity(name))
+    }
+
+    /// Creates an email identity; returns it and the confirmation token to mail to the
+    /// address (confirm with [`confirm_email`](Self::confirm_email) within the lifetime).
+    pub fn create_email(
+        &self,
+        address: &str,
+        now: u64,
+    ) -> Result<(Arc<Identity>, String), RegistryError> {
+        let address = EmailAddress::parse(address)?;
+        let token = self.random_b64(24).replace(['+', '/'], "-");
+        let expires = now + secs(self.config.email_confirmation_lifetime);
+        let identity = self.insert_new(Identity {
+            name: IdentityName::Email(address),
+            verification: VerificationInfo::new(VerificationStatus::Pending, now),
+            verification_token: None,
+            confirmation: Some((token.clone(), expires)),
+            dkim: None,
+            dkim_verification: VerificationInfo::new(VerificationStatus::NotStarted, now),
+            signing_enabled: true,
+            created_at: now,
+            version: 1,
+        })?;
+        Ok((identity, token))
+    }
+
+    /// Confirms an email identity with the token mailed to it.
+    pub fn confirm_email(
+        &self,
+        address: &str,
+        token: &str,
+        now: u64,
+    ) -> Result<Event, RegistryError> {
+        let name = IdentityName::Email(EmailAddress::parse(address)?);
+        let region = self.config.region.clone();
+        let event = self.update(&name, |cur| {
+            let (expected, expires) = cur
+                .confirmation
+                .as_ref()
+                .ok_or_else(|| RegistryError::NotAnEmail(name.clone()))?;
+            if cur.verification.status != VerificationStatus::Pending {
+                return Err(RegistryError::NotPending {
+                    identity: name.clone(),
+                    status: cur.verification.status,
+                });
+            }
+            if now >= *expires {
+                return Err(RegistryError::ConfirmationExpired(name.clone()));
+            }
+            if !constant_time_eq(expected.as_bytes(), token.as_bytes()) {
+                return Err(RegistryError::WrongToken(name.clone()));
+            }
+            let mut next = cur.clone();
+            next.verification.status = VerificationStatus::Success;
+            next.verification.last_checked = Some(now);
+            next.verification.last_success = Some(now);
+            next.verification.last_error = None;
+            let event = Event {
+                region,
+                identity: name.clone(),
+                check: Check::Identity,
+                from: VerificationStatus::Pending,
+                to: VerificationStatus::Success,
+                at: now,
+                last_error: None,
+            };
+            Ok((next, event))
+        })?;
+        Ok(event)
+    }
+
+    /// Turns DKIM signing on or off for an identity (it stops the precedence walk when off).
+    pub fn set_signing_enabled(&self, identity: &str, enabled: bool) -> Result<(), RegistryError> {
+        let name = IdentityName::parse(identity)?;
+        self.update(&name, |cur| {
+            let mut next = cur.clone();
+            next.signing_enabled = enabled;
+            Ok((next, ()))
+        })
+    }
+
+    /// Restarts a Failed verification (identity and/or DKIM): same tokens, new window.
+    pub fn restart(&self, identity: &str, now: u64) -> Result<(), RegistryError> {
+        let name = IdentityName::parse(identity)?;
+        self.update(&name, |cur| {
+            let failed = |i: &VerificationInfo| i.status == VerificationStatus::Failed;
+            if !failed(&cur.verification) && !failed(&cur.dkim_verification) {
+                return Err(RegistryError::NotFailed {
+                    identity: name.clone(),
+                    status: cur.verification.status,
+                });
+            }
+            let mut next = cur.clone();
+            if failed(&cur.verification) {
+                next.verification = VerificationInfo::new(VerificationStatus::Pending, now);
+                if let Some((_, expires)) = next.confirmation.as_mut() {
+                    *expires = now + secs(self.config.email_confirmation_lifetime);
+                }
+            }
+            if failed(&cur.dkim_verification) {
+                next.dkim_verification = VerificationInfo::new(VerificationStatus::Pending, now);
+            }
+            Ok((next, ()))
+        })
+    }
+
+    /// Deletes an identity.
+    pub fn delete(&self, identity: &str) -> Result<(), RegistryError> {
+        let name = IdentityName::parse(identity)?;
+        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if !guard.identities.contains_key(&name) {
+            return Err(RegistryError::UnknownIdentity(name));
+        }
+        Arc::make_mut(&mut guard).apply(Change::Delete(name));
+        Ok(())
+    }
+
+    /// One identity.
+    pub fn get(&self, name: &IdentityName) -> Option<Arc<Identity>> {
+        self.snapshot().identities.get(name).cloned()
+    }
+
+    /// One identity by its text form (`example.com` or `alice@example.com`).
+    pub fn get_str(&self, name: &str) -> Result<Arc<Identity>, RegistryError> {
+        let name = IdentityName::parse(name)?;
+        self.get(&name).ok_or(RegistryError::UnknownIdentity(name))
+    }
+
+    /// All identities, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Identity>> {
+        self.snapshot().identities.values().cloned().collect()
+    }
+
+    /// The records the tenant publishes for an identity: the verification TXT, then the
+    /// three Easy DKIM CNAMEs or the bring-your-own-key TXT. Empty for email identities.
+    pub fn tenant_records(&self, identity: &Identity) -> Vec<DnsRecord> {
+        let Some(domain) = identity.domain() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(token) = &identity.verification_token {
+            out.push(DnsRecord {
+                record_type: RecordType::Txt,
+                name: format!("{}.{}", self.config.verification_label, domain),
+                value: token.clone(),
+                publisher: Publisher::Tenant,
+                purpose: Purpose::Verification,
+            });
+        }
+        match &identity.dkim {
+            Some(DkimSetup::Easy { keys, .. }) => {
+                for k in keys {
+                    out.push(DnsRecord {
+                        record_type: RecordType::Cname,
+                        name: format!("{}._domainkey.{}", k.token, domain),
+                        value: format!("{}.{}", k.token, self.config.signing_zone),
+                        publisher: Publisher::Tenant,
+                        purpose: Purpose::DkimDelegation,
+                    });
+                }
+            }
+            Some(DkimSetup::Byo { selector, key }) => out.push(DnsRecord {
+                record_type: RecordType::Txt,
+                name: format!("{selector}._domainkey.{domain}"),
+                value: key.dns_record(),
+                publisher: Publisher::Tenant,
+                purpose: Purpose::DkimKey,
+            }),
+            None => {}
+        }
+        out
+    }
+
+    /// The records the operator publishes in its signing zone for an identity: one key TXT
+    /// per Easy DKIM token.
+    pub fn operator_records(&self, identity: &Identity) -> Vec<DnsRecord> {
+        match &identity.dkim {
+            Some(DkimSetup::Easy { keys, .. }) => keys
+                .iter()
+                .map(|k| DnsRecord {
+                    record_type: RecordType::Txt,
+                    name: format!("{}.{}", k.token, self.config.signing_zone),
+                    value: k.key.dns_record(),
+                    publisher: Publisher::Operator,
+                    purpose: Purpose::DkimKey,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Checks every identity that needs it through `dns` and applies the transitions.
+    /// Each transition is in the report of exactly one call and handed once to the
+    /// notifier.
+    pub async fn refresh(&self, dns: &dyn DnsVerifier, now: u64) -> RefreshReport {
+        let snapshot = self.snapshot();
+        let window = secs(self.config.detection_window);
+        let grace = secs(self.config.grace_period);
+
+        // DNS I/O with no lock held.
+        let mut results = Vec::new();
+        for identity in snapshot.identities.values() {
+            if checks::wants_dns(identity) {
+                results.push((
+                    identity.clone(),
+                    Some(checks::check_identity(dns, &self.config, identity).await),
+                ));
+            } else if identity.confirmation.is_some()
+                && identity.verification.status == VerificationStatus::Pending
+            {
+                results.push((identity.clone(), None));
+            }
+        }
+
+        // Apply in one critical section, only where nothing changed meanwhile.
+        let mut report = RefreshReport {
+            checked: results.iter().filter(|(_, r)| r.is_some()).count(),
+            events: Vec::new(),
+        };
+        {
+            let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+            let state = Arc::make_mut(&mut guard);
+            for (seen, result) in results {
+                let Some(current) = state.identities.get(&seen.name) else {
+                    continue;
+                };
+                if current.version != seen.version {
+                    continue;
+                }
+                let mut next = (**current).clone();
+                match result {
+                    Some(r) => {
+                        if let Some(obs) = r.identity {
+                            next.verification =
+                                checks::step(&current.verification, obs, now, window, grace);
+                        }
+                        if let Some(obs) = r.dkim {
+                            next.dkim_verification =
+                                checks::step(&current.dkim_verification, obs, now, window, grace);
+                        }
+                    }
+                    None => {
+                        // Email confirmation: Failed once the token has expired.
+                        if let Some((_, expires)) = &current.confirmation {
+                            if now >= *expires {
+                                next.verification.status = VerificationStatus::Failed;
+                                next.verification.last_checked = Some(now);
+                            }
+                        }
+                    }
+                }
+                for (check, before, after) in [
+                    (Check::Identity, &current.verification, &next.verification),
+                    (
+                        Check::Dkim,
+                        &current.dkim_verification,
+                        &next.dkim_verification,
+                    ),
+                ] {
+                    if before.status != after.status {
+                        report.events.push(Event {
+                            region: self.config.region.clone(),
+                            identity: next.name.clone(),
+                            check,
+                            from: before.status,
+                            to: after.status,
+                            at: now,
+                            last_error: after.last_error,
+                        });
+                    }
+                }
+                next.version = current.version + 1;
+                state.apply(Change::Upsert(Arc::new(next)));
+            }
+        }
+
+        let notifier = self
+            .notifier
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(n) = notifier {
+            for e in &report.events {
+                n.notify(e).await;
+            }
+        }
+        report
+    }
+
+    /// The decision for a sender, with the chain walked (DESIGN.md section 3).
+    pub fn resolve(&self, address: &EmailAddress, now: u64) -> Resolution {
+        let snapshot = self.snapshot();
+        resolve::resolve(
+            &snapshot.identities,
+            address,
+            now,
+            secs(self.config.grace_period),
+        )
+        .0
+    }
+
+    /// Signs `message` at the current time; see [`sign_at`](Self::sign_at).
+    pub fn sign(&self, message: &[u8]) -> Result<SignOutcome, SignError> {
+        self.sign_at(message, unix_now())
+    }
+
+    /// Signs `message` as of `now`: the governing identity's signature (if any) and the
+    /// operator signature (if configured), prepended to the caller's bytes. An unsigned
+    /// outcome is not an error: the message is returned with the reason. Errors only for a
+    /// malformed message.
+    pub fn sign_at(&self, message: &[u8], now: u64) -> Result<SignOutcome, SignError> {
+        let msg = Message::parse(message)?;
+        let from = msg.from_address()?;
+        let address = EmailAddress::parse(&from.address()).map_err(|e| {
+            SignError::Message(MessageError::FromUnparsable {
+                value: from.address(),
+                reason: e.to_string(),
+            })
+        })?;
+        let snapshot = self.snapshot();
+        let (resolution, key) = resolve::resolve(
+            &snapshot.identities,
+            &address,
+            now,
+            secs(self.config.grace_period),
+        );
+        drop(snapshot);
+
+        let tenant_signer = match (&resolution.decision, key) {
+            (Decision::Sign(choice), Some(key)) => {
+                let mut s = Signer::from_parts(
+                    key,
+                    choice.domain.clone(),
+                    Selector::parse(&choice.selector)
+                        .map_err(|_| SignError::InvalidSelector(choice.selector.clone()))?,
+                );
+                s.profile(self.config.profile).signing_time(Some(now));
+                Some(s)
+            }
+            _ => None,
+        };
+        let operator = self.config.operator_signer.as_ref().map(|s| {
+            let mut s = s.clone();
+            if s.options().signing_time.is_none() {
+                s.signing_time(Some(now));
+            }
+            s
+        });
+        let signers: Vec<&Signer> = tenant_signer.iter().chain(operator.iter()).collect();
+        let (message_out, warnings) = if signers.is_empty() {
+            (message.to_vec(), msg.warnings().to_vec())
+        } else {
+            let signed = sign_parsed(&signers, &msg)?;
+            (signed.prepend_to(message), signed.warnings)
+        };
+        let tenant = match &resolution.decision {
+            Decision::Sign(choice) => TenantSignature::Signed(choice.clone()),
+            Decision::Unsigned(reason) => TenantSignature::Unsigned(reason.clone()),
+        };
+        Ok(SignOutcome {
+            message: message_out,
+            tenant,
+            operator_signed: operator.is_some(),
+            resolution,
+            warnings,
+        })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// One registry per region.
+#[derive(Debug, Default)]
+pub struct Regions {
+    registries: BTreeMap<String, Arc<IdentityRegistry>>,
+}
+
+impl Regions {
+    /// No regions yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a region's registry.
+    pub fn add(&mut self, config: RegistryConfig) -> Result<Arc<IdentityRegistry>, RegistryError> {
+        if self.registries.contains_key(&config.region) {
+            return Err(RegistryError::DuplicateRegion(config.region));
+        }
+        let region = config.region.clone();
+        let reg = Arc::new(IdentityRegistry::new(config));
+        self.registries.insert(region, reg.clone());
+        Ok(reg)
+    }
+
+    /// The registry of a region.
+    pub fn get(&self, region: &str) -> Option<&Arc<IdentityRegistry>> {
+        self.registries.get(region)
+    }
+
+    /// All regions' registries, by region name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<IdentityRegistry>)> {
+        self.registries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Refreshes every region.
+    pub async fn refresh_all(&self, dns: &dyn DnsVerifier, now: u64) -> Vec<RefreshReport> {
+        let mut out = Vec::new();
+        for reg in self.registries.values() {
+            out.push(reg.refresh(dns, now).await);
+        }
+        out
+    }
+}

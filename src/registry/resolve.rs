@@ -1,0 +1,198 @@
+//! Who decides which key signs: identity precedence (DESIGN.md section 3).
+//!
+//! For `From: local@sub.example.com` the candidates, most specific first, are the email
+//! identity `local@sub.example.com`, the same address without a `+tag`, then the domain
+//! identities `sub.example.com`, `example.com` (never a bare TLD). Only verified identities
+//! count. Walking the verified candidates:
+//! 1. the first one whose signing is disabled stops the walk: unsigned, `SigningDisabled`;
+//! 2. the first domain with a DKIM setup decides: it signs with `d=` its own domain if its
+//!    DKIM is verified, otherwise the message goes unsigned (`DkimNotVerified`) — never a
+//!    silent fall back to a parent's key;
+//! 3. no verified candidate: `UnverifiedSender`; verified ones but no DKIM setup:
+//!    `NoDkimSetup`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::key::SigningKey;
+use crate::names::{DomainName, EmailAddress};
+
+use super::identity::Identity;
+use super::status::{IdentityName, VerificationStatus};
+
+/// Why a message goes out unsigned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnsignedReason {
+    /// No verified identity covers the From address.
+    #[error("no verified identity covers the sender")]
+    UnverifiedSender,
+    /// The governing identity has DKIM signing disabled.
+    #[error("DKIM signing is disabled for {identity}")]
+    SigningDisabled {
+        /// The identity that disabled signing.
+        identity: IdentityName,
+    },
+    /// The governing domain has a DKIM setup that is not verified.
+    #[error("DKIM for {identity} is {status}, not verified")]
+    DkimNotVerified {
+        /// The domain identity.
+        identity: IdentityName,
+        /// Its DKIM status.
+        status: VerificationStatus,
+    },
+    /// Verified identities cover the sender, but none has a DKIM setup.
+    #[error("no verified identity covering the sender has a DKIM setup")]
+    NoDkimSetup,
+}
+
+/// What happened at one candidate of the walk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StepOutcome {
+    /// No such identity is registered.
+    NotRegistered,
+    /// Registered, not verified (transparent).
+    NotVerified(VerificationStatus),
+    /// Verified, signing enabled, no DKIM setup: the walk goes on.
+    VerifiedWithoutDkim,
+    /// Verified with signing disabled: the walk stops, unsigned.
+    SigningDisabled,
+    /// Verified domain with a DKIM setup: the walk stops here; signs if its DKIM status is
+    /// verified.
+    DkimSetup(VerificationStatus),
+}
+
+/// One candidate examined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainStep {
+    /// The candidate identity.
+    pub candidate: IdentityName,
+    /// What was found.
+    pub outcome: StepOutcome,
+}
+
+/// Who signs a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningChoice {
+    /// The identity whose settings apply (the most specific verified one).
+    pub identity: IdentityName,
+    /// The domain identity whose key signs (`d=`).
+    pub domain: DomainName,
+    /// The selector (`s=`).
+    pub selector: String,
+}
+
+/// The decision for a sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Sign.
+    Sign(SigningChoice),
+    /// Do not sign, for this reason.
+    Unsigned(UnsignedReason),
+}
+
+/// The decision with the chain of candidates walked, so operators can show tenants why a
+/// message was or was not signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    /// The decision.
+    pub decision: Decision,
+    /// Every candidate examined, most specific first.
+    pub chain: Vec<ChainStep>,
+}
+
+/// The candidates for an address, most specific first.
+pub fn candidates(address: &EmailAddress) -> Vec<IdentityName> {
+    let mut out = vec![IdentityName::Email(address.clone())];
+    if let Some(untagged) = address.without_tag() {
+        out.push(IdentityName::Email(untagged));
+    }
+    out.extend(address.domain().ancestors().map(IdentityName::Domain));
+    out
+}
+
+/// Resolves `address` against the identities; returns the key to sign with, if any.
+pub(crate) fn resolve(
+    identities: &BTreeMap<IdentityName, Arc<Identity>>,
+    address: &EmailAddress,
+    now: u64,
+    grace: u64,
+) -> (Resolution, Option<SigningKey>) {
+    let mut chain = Vec::new();
+    let mut verified_seen = false;
+    let mut governing: Option<IdentityName> = None;
+    for candidate in candidates(address) {
+        let Some(identity) = identities.get(&candidate) else {
+            chain.push(ChainStep {
+                candidate,
+                outcome: StepOutcome::NotRegistered,
+            });
+            continue;
+        };
+        if !identity.verification.is_verified(now, grace) {
+            chain.push(ChainStep {
+                candidate,
+                outcome: StepOutcome::NotVerified(identity.status()),
+            });
+            continue;
+        }
+        verified_seen = true;
+        let governing_identity = governing.get_or_insert_with(|| candidate.clone()).clone();
+        if !identity.signing_enabled {
+            chain.push(ChainStep {
+                candidate: candidate.clone(),
+                outcome: StepOutcome::SigningDisabled,
+            });
+            let decision = Decision::Unsigned(UnsignedReason::SigningDisabled {
+                identity: candidate,
+            });
+            return (Resolution { decision, chain }, None);
+        }
+        match (&identity.dkim, identity.domain()) {
+            (Some(setup), Some(domain)) => {
+                let status = identity.dkim_status();
+                chain.push(ChainStep {
+                    candidate: candidate.clone(),
+                    outcome: StepOutcome::DkimSetup(status),
+                });
+                if identity.dkim_verification.is_verified(now, grace) {
+                    let (selector, key) = setup.signing();
+                    let choice = SigningChoice {
+                        identity: governing_identity,
+                        domain: domain.clone(),
+                        selector: selector.to_string(),
+                    };
+                    return (
+                        Resolution {
+                            decision: Decision::Sign(choice),
+                            chain,
+                        },
+                        Some(key.clone()),
+                    );
+                }
+                let decision = Decision::Unsigned(UnsignedReason::DkimNotVerified {
+                    identity: candidate,
+                    status,
+                });
+                return (Resolution { decision, chain }, None);
+            }
+            _ => chain.push(ChainStep {
+                candidate,
+                outcome: StepOutcome::VerifiedWithoutDkim,
+            }),
+        }
+    }
+    let reason = if verified_seen {
+        UnsignedReason::NoDkimSetup
+    } else {
+        UnsignedReason::UnverifiedSender
+    };
+    (
+        Resolution {
+            decision: Decision::Unsigned(reason),
+            chain,
+        },
+        None,
+    )
+}

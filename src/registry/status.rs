@@ -1,0 +1,177 @@
+//! Statuses, verification details and the events emitted on each transition.
+
+use crate::names::{DomainName, EmailAddress};
+
+/// The status of a verification (of an identity, or of its DKIM setup).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum VerificationStatus {
+    /// Nothing to verify yet (e.g. a domain without a DKIM setup).
+    NotStarted,
+    /// Waiting for the records (or the email confirmation) to appear.
+    Pending,
+    /// Verified.
+    Success,
+    /// Was verified, but a later check could not confirm it; signing continues during the
+    /// grace period.
+    TemporaryFailure,
+    /// The detection window or grace period ended without success; needs a restart.
+    Failed,
+}
+
+impl std::fmt::Display for VerificationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VerificationStatus::NotStarted => "NotStarted",
+            VerificationStatus::Pending => "Pending",
+            VerificationStatus::Success => "Success",
+            VerificationStatus::TemporaryFailure => "TemporaryFailure",
+            VerificationStatus::Failed => "Failed",
+        })
+    }
+}
+
+/// What the last check found wrong (the names SES uses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum LastError {
+    /// The record's name does not exist (NXDOMAIN).
+    HostNotFound,
+    /// The name exists but has no record of the expected type.
+    TypeNotFound,
+    /// A record exists but its value is not the expected one.
+    InvalidValue,
+    /// The DNS server failed (SERVFAIL, timeout, …): a transient error.
+    DnsServerError,
+}
+
+impl std::fmt::Display for LastError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LastError::HostNotFound => "HostNotFound",
+            LastError::TypeNotFound => "TypeNotFound",
+            LastError::InvalidValue => "InvalidValue",
+            LastError::DnsServerError => "DnsServerError",
+        })
+    }
+}
+
+/// A status with the facts behind it. Times are Unix seconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct VerificationInfo {
+    /// The status.
+    pub status: VerificationStatus,
+    /// When the current detection window started (creation or restart).
+    pub window_start: u64,
+    /// When the records were last checked.
+    pub last_checked: Option<u64>,
+    /// When the records were last seen correct.
+    pub last_success: Option<u64>,
+    /// What the last unsuccessful check found.
+    pub last_error: Option<LastError>,
+    /// When the current TemporaryFailure began.
+    pub failing_since: Option<u64>,
+}
+
+impl VerificationInfo {
+    pub(crate) fn new(status: VerificationStatus, now: u64) -> Self {
+        VerificationInfo {
+            status,
+            window_start: now,
+            last_checked: None,
+            last_success: None,
+            last_error: None,
+            failing_since: None,
+        }
+    }
+
+    /// Whether this counts as verified at `now`: Success, or TemporaryFailure within
+    /// `grace` seconds of its start.
+    pub fn is_verified(&self, now: u64, grace: u64) -> bool {
+        match self.status {
+            VerificationStatus::Success => true,
+            VerificationStatus::TemporaryFailure => self
+                .failing_since
+                .is_some_and(|since| now < since.saturating_add(grace)),
+            _ => false,
+        }
+    }
+}
+
+/// The name of an identity: a domain or an email address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IdentityName {
+    /// A domain identity.
+    Domain(DomainName),
+    /// An email address identity.
+    Email(EmailAddress),
+}
+
+impl IdentityName {
+    /// Parses `alice@example.com` as an email identity and anything else as a domain.
+    pub fn parse(s: &str) -> Result<Self, crate::names::NameError> {
+        if s.contains('@') {
+            EmailAddress::parse(s).map(IdentityName::Email)
+        } else {
+            DomainName::parse(s).map(IdentityName::Domain)
+        }
+    }
+
+    /// The domain of the identity (the address's domain for an email identity).
+    pub fn domain(&self) -> &DomainName {
+        match self {
+            IdentityName::Domain(d) => d,
+            IdentityName::Email(e) => e.domain(),
+        }
+    }
+}
+
+impl std::fmt::Display for IdentityName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdentityName::Domain(d) => d.fmt(f),
+            IdentityName::Email(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<DomainName> for IdentityName {
+    fn from(d: DomainName) -> Self {
+        IdentityName::Domain(d)
+    }
+}
+
+impl From<EmailAddress> for IdentityName {
+    fn from(e: EmailAddress) -> Self {
+        IdentityName::Email(e)
+    }
+}
+
+/// Which verification a transition concerns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Check {
+    /// Ownership of the identity (TXT token, DKIM CNAMEs, or email confirmation).
+    Identity,
+    /// The DKIM setup (Easy DKIM CNAMEs or the bring-your-own-key TXT).
+    Dkim,
+}
+
+/// One status transition, emitted exactly once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The region of the registry.
+    pub region: String,
+    /// The identity.
+    pub identity: IdentityName,
+    /// Which verification changed.
+    pub check: Check,
+    /// The status before.
+    pub from: VerificationStatus,
+    /// The status after.
+    pub to: VerificationStatus,
+    /// When (Unix seconds).
+    pub at: u64,
+    /// What the check found wrong, when it failed.
+    pub last_error: Option<LastError>,
+}
