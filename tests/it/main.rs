@@ -4,7 +4,11 @@
 
 mod chunking;
 mod errors;
+mod lifecycle;
 mod mail_auth_interop;
+mod precedence;
+mod records;
+mod registry_sign;
 mod rfc6376;
 mod rfc8463;
 mod verify;
