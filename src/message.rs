@@ -313,9 +313,18 @@ impl<'a> Message<'a> {
         self.line_ending
     }
 
-    /// Non-fatal findings in the header block (the body's are reported by the signer).
+    /// Non-fatal findings in the header block (the signer adds the body's, found during its
+    /// body pass; [`all_warnings`](Self::all_warnings) scans the body for them).
     pub fn warnings(&self) -> &[Warning] {
         &self.warnings
+    }
+
+    /// Findings in the header block and the body (one extra scan of the body).
+    pub fn all_warnings(&self) -> Vec<Warning> {
+        let mut w = self.warnings.clone();
+        let (longest, bare_cr) = scan_body(self.body());
+        add_body_warnings(&mut w, longest, bare_cr);
+        w
     }
 
     /// Fields named `name` (ASCII case-insensitive), top to bottom.
@@ -338,6 +347,48 @@ impl<'a> Message<'a> {
             return Err(MessageError::MultipleFrom { count: extra + 1 });
         }
         parse_from_value(from.value())
+    }
+}
+
+/// The longest body line (octets, line ending excluded) and whether a CR not followed by
+/// LF occurs.
+pub(crate) fn scan_body(body: &[u8]) -> (usize, bool) {
+    let mut longest = 0;
+    let mut bare_cr = false;
+    let mut start = 0;
+    let mut check = |line: &[u8]| {
+        longest = longest.max(line.len());
+        bare_cr |= memchr::memchr(b'\r', line).is_some();
+    };
+    for lf in memchr::memchr_iter(b'\n', body) {
+        let end = if lf > start && body[lf - 1] == b'\r' {
+            lf - 1
+        } else {
+            lf
+        };
+        check(&body[start..end]);
+        start = lf + 1;
+    }
+    check(&body[start..]);
+    (longest, bare_cr)
+}
+
+/// Adds the body findings to header warnings (one warning per kind, the first found).
+pub(crate) fn add_body_warnings(warnings: &mut Vec<Warning>, longest_line: usize, bare_cr: bool) {
+    if longest_line > 998
+        && !warnings
+            .iter()
+            .any(|w| matches!(w, Warning::LongLine { .. }))
+    {
+        warnings.push(Warning::LongLine {
+            location: Location::Body,
+            octets: longest_line,
+        });
+    }
+    if bare_cr && !warnings.iter().any(|w| matches!(w, Warning::BareCr { .. })) {
+        warnings.push(Warning::BareCr {
+            location: Location::Body,
+        });
     }
 }
 

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::canon::{canonicalize_header, BodyHash, BodyHasher, Canonicalization, Canonicalizer};
 use crate::error::SignError;
 use crate::key::SigningKey;
-use crate::message::{Limits, LineEnding, Location, Message, Warning};
+use crate::message::{Limits, LineEnding, Message, Warning};
 use crate::names::{DomainName, Selector};
 use crate::signature::{Folder, Piece, FIELD_NAME};
 
@@ -367,21 +367,7 @@ pub(crate) fn sign_parsed(signers: &[&Signer], msg: &Message<'_>) -> Result<Sign
 
     let mut warnings = msg.warnings().to_vec();
     if let Some((_, bh)) = body_hashes.first() {
-        if bh.longest_line > 998
-            && !warnings
-                .iter()
-                .any(|w| matches!(w, Warning::LongLine { .. }))
-        {
-            warnings.push(Warning::LongLine {
-                location: Location::Body,
-                octets: bh.longest_line,
-            });
-        }
-        if bh.bare_cr && !warnings.iter().any(|w| matches!(w, Warning::BareCr { .. })) {
-            warnings.push(Warning::BareCr {
-                location: Location::Body,
-            });
-        }
+        crate::message::add_body_warnings(&mut warnings, bh.longest_line, bh.bare_cr);
     }
 
     let now = now_unix();

@@ -280,6 +280,9 @@ pub struct IdentityRegistry {
     config: RegistryConfig,
     state: RwLock<Arc<State>>,
     notifier: RwLock<Option<Arc<dyn Notifier>>>,
+    /// Transitions made by synchronous calls (`confirm_email`, `restart`), waiting to be
+    /// handed to the notifier by the next `refresh` or `flush_notifications`.
+    queued: std::sync::Mutex<Vec<Event>>,
 }
 
 impl std::fmt::Debug for IdentityRegistry {
@@ -307,6 +310,7 @@ impl IdentityRegistry {
             config,
             state: RwLock::new(Arc::new(state)),
             notifier: RwLock::new(None),
+            queued: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -534,7 +538,31 @@ impl IdentityRegistry {
             };
             Ok((next, event))
         })?;
+        self.queue(vec![event.clone()]);
         Ok(event)
+    }
+
+    fn queue(&self, events: Vec<Event>) {
+        self.queued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(events);
+    }
+
+    /// Hands the transitions made by synchronous calls ([`confirm_email`](Self::confirm_email),
+    /// [`restart`](Self::restart)) to the notifier now; `refresh` does it too.
+    pub async fn flush_notifications(&self) {
+        let events = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()));
+        let notifier = self
+            .notifier
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(n) = notifier {
+            for e in &events {
+                n.notify(e).await;
+            }
+        }
     }
 
     /// Turns DKIM signing on or off for an identity (it stops the precedence walk when off).
@@ -548,9 +576,11 @@ impl IdentityRegistry {
     }
 
     /// Restarts a Failed verification (identity and/or DKIM): same tokens, new window.
-    pub fn restart(&self, identity: &str, now: u64) -> Result<(), RegistryError> {
+    /// Returns the Failed -> Pending transitions (also queued for the notifier).
+    pub fn restart(&self, identity: &str, now: u64) -> Result<Vec<Event>, RegistryError> {
         let name = IdentityName::parse(identity)?;
-        self.update(&name, |cur| {
+        let region = self.config.region.clone();
+        let events = self.update(&name, |cur| {
             let failed = |i: &VerificationInfo| i.status == VerificationStatus::Failed;
             if !failed(&cur.verification) && !failed(&cur.dkim_verification) {
                 return Err(RegistryError::NotFailed {
@@ -568,8 +598,27 @@ impl IdentityRegistry {
             if failed(&cur.dkim_verification) {
                 next.dkim_verification = VerificationInfo::new(VerificationStatus::Pending, now);
             }
-            Ok((next, ()))
-        })
+            let mut events = Vec::new();
+            for (check, before) in [
+                (Check::Identity, &cur.verification),
+                (Check::Dkim, &cur.dkim_verification),
+            ] {
+                if failed(before) {
+                    events.push(Event {
+                        region: region.clone(),
+                        identity: name.clone(),
+                        check,
+                        from: VerificationStatus::Failed,
+                        to: VerificationStatus::Pending,
+                        at: now,
+                        last_error: None,
+                    });
+                }
+            }
+            Ok((next, events))
+        })?;
+        self.queue(events.clone());
+        Ok(events)
     }
 
     /// Deletes an identity.
@@ -742,6 +791,7 @@ impl IdentityRegistry {
             }
         }
 
+        self.flush_notifications().await;
         let notifier = self
             .notifier
             .read()
@@ -816,7 +866,7 @@ impl IdentityRegistry {
         });
         let signers: Vec<&Signer> = tenant_signer.iter().chain(operator.iter()).collect();
         let (message_out, warnings) = if signers.is_empty() {
-            (message.to_vec(), msg.warnings().to_vec())
+            (message.to_vec(), msg.all_warnings())
         } else {
             let signed = sign_parsed(&signers, &msg)?;
             (signed.prepend_to(message), signed.warnings)

@@ -167,7 +167,8 @@ if results is None:          # verify each signature alone
         if len(res) == 1:
             results.append(res[0])
         else:
-            results.append(("error", "opendkim gave %d results: %s" % (len(res), " | ".join(summary)),
+            results.append(("error", "opendkim gave %d results for this signature alone: %s" % (
+                len(res), " | ".join(summary) or "message not evaluated (no Authentication-Results)"),
                             ids[i][0], ids[i][1]))
 
 ok = True

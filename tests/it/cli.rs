@@ -12,7 +12,11 @@ fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/it-<hash> -> target/<profile>/examples/<name>
     let dir = exe.parent().unwrap().parent().unwrap().join("examples");
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "{} not built (cargo test builds examples)", path.display());
+    assert!(
+        path.exists(),
+        "{} not built (cargo test builds examples)",
+        path.display()
+    );
     path
 }
 
@@ -24,7 +28,8 @@ fn run(name: &str, args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    // The tool may exit before reading stdin (bad arguments): a broken pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
     child.wait_with_output().unwrap()
 }
 
@@ -45,32 +50,71 @@ fn sign_then_verify_through_the_tools() {
     let out = run(
         "sign",
         &[
-            "--key", &key, "--domain", "example.com", "--selector", "cli", "--canon",
-            "simple/relaxed", "--headers", "from:to:subject", "--time", "1700000000",
-            "--expire-secs", "3600", "--identity", "a@example.com",
+            "--key",
+            &key,
+            "--domain",
+            "example.com",
+            "--selector",
+            "cli",
+            "--canon",
+            "simple/relaxed",
+            "--headers",
+            "from:to:subject",
+            "--time",
+            "1700000000",
+            "--expire-secs",
+            "3600",
+            "--identity",
+            "a@example.com",
         ],
         MSG,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let signed = out.stdout;
     assert!(signed.ends_with(MSG));
     let text = String::from_utf8_lossy(&signed).replace("\n ", "");
-    for tag in ["c=simple/relaxed;", "h=from:to:subject;", "t=1700000000;", "x=1700003600;", "i=a@example.com;"] {
+    for tag in [
+        "c=simple/relaxed;",
+        "h=from:to:subject;",
+        "t=1700000000;",
+        "x=1700003600;",
+        "i=a@example.com;",
+    ] {
         assert!(text.contains(tag), "{tag} missing in {text}");
     }
 
     let zone = std::env::temp_dir().join(format!("easydkim-cli-{}.zone", std::process::id()));
-    std::fs::write(&zone, format!("cli._domainkey.example.com\t{}", record.trim())).unwrap();
+    std::fs::write(
+        &zone,
+        format!("cli._domainkey.example.com\t{}", record.trim()),
+    )
+    .unwrap();
     let zone = zone.to_str().unwrap();
-    let v = run("verify", &["--dns-file", zone, "--now", "1700000100"], &signed);
-    assert_eq!(String::from_utf8_lossy(&v.stdout), "pass d=example.com s=cli\n");
+    let v = run(
+        "verify",
+        &["--dns-file", zone, "--now", "1700000100"],
+        &signed,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout),
+        "pass d=example.com s=cli\n"
+    );
     assert!(v.status.success());
     let mut tampered = signed.clone();
     let n = tampered.len();
     tampered[n - 2] = b'X';
-    let v = run("verify", &["--dns-file", zone, "--now", "1700000100"], &tampered);
+    let v = run(
+        "verify",
+        &["--dns-file", zone, "--now", "1700000100"],
+        &tampered,
+    );
     assert_eq!(v.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&v.stdout).starts_with("fail d=example.com s=cli body hash mismatch"));
+    assert!(String::from_utf8_lossy(&v.stdout)
+        .starts_with("fail d=example.com s=cli body hash mismatch"));
     let _ = std::fs::remove_file(zone);
 }
 
@@ -78,13 +122,74 @@ fn sign_then_verify_through_the_tools() {
 fn sign_bad_input_is_one_line_exit_2_nothing_on_stdout() {
     let key = key_path("ed25519.pem");
     let cases: Vec<(Vec<&str>, &[u8], &str)> = vec![
-        (vec!["--domain", "example.com", "--selector", "s"], MSG, "missing --key"),
-        (vec!["--key", "/nonexistent/key.pem", "--domain", "example.com", "--selector", "s"], MSG, "cannot read key file"),
-        (vec!["--key", &key, "--domain", "bad domain", "--selector", "s"], MSG, "invalid signing domain"),
-        (vec!["--key", &key, "--domain", "example.com", "--selector", "s", "--canon", "loose"], MSG, "invalid canonicalization"),
-        (vec!["--key", &key, "--domain", "example.com", "--selector", "s", "--time", "soon"], MSG, "--time"),
-        (vec!["--key", &key, "--domain", "example.com", "--selector", "s"], b"To: x@example.com\n\nno from\n", "no From header"),
-        (vec!["--key", &key, "--domain", "example.com", "--selector", "s", "--bogus"], MSG, "unknown argument"),
+        (
+            vec!["--domain", "example.com", "--selector", "s"],
+            MSG,
+            "missing --key",
+        ),
+        (
+            vec![
+                "--key",
+                "/nonexistent/key.pem",
+                "--domain",
+                "example.com",
+                "--selector",
+                "s",
+            ],
+            MSG,
+            "cannot read key file",
+        ),
+        (
+            vec!["--key", &key, "--domain", "bad domain", "--selector", "s"],
+            MSG,
+            "invalid signing domain",
+        ),
+        (
+            vec![
+                "--key",
+                &key,
+                "--domain",
+                "example.com",
+                "--selector",
+                "s",
+                "--canon",
+                "loose",
+            ],
+            MSG,
+            "invalid canonicalization",
+        ),
+        (
+            vec![
+                "--key",
+                &key,
+                "--domain",
+                "example.com",
+                "--selector",
+                "s",
+                "--time",
+                "soon",
+            ],
+            MSG,
+            "--time",
+        ),
+        (
+            vec!["--key", &key, "--domain", "example.com", "--selector", "s"],
+            b"To: x@example.com\n\nno from\n",
+            "no From header",
+        ),
+        (
+            vec![
+                "--key",
+                &key,
+                "--domain",
+                "example.com",
+                "--selector",
+                "s",
+                "--bogus",
+            ],
+            MSG,
+            "unknown argument",
+        ),
     ];
     for (args, stdin, expect) in cases {
         let out = run("sign", &args, stdin);

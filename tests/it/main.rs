@@ -3,6 +3,7 @@
 //! Each submodule is one area; the helpers below load the shared fixtures in `tests/data`.
 
 mod chunking;
+mod cli;
 mod errors;
 mod lifecycle;
 mod mail_auth_interop;
