@@ -5,6 +5,7 @@
 mod chunking;
 mod cli;
 mod errors;
+mod interop;
 mod lifecycle;
 mod mail_auth_interop;
 mod precedence;
