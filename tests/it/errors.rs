@@ -289,3 +289,34 @@ fn key_formats_load_to_the_same_key() {
     assert_eq!(rsa2048.spec(), Some(KeySpec::Rsa2048));
     assert!(!format!("{rsa2048:?}").contains("PRIVATE"));
 }
+
+#[test]
+fn every_key_spec_generates_and_signs() {
+    let msg = b"From: a@example.com\r\n\r\nhi\r\n";
+    for (spec, bits) in [
+        (KeySpec::Rsa1024, 1024),
+        (KeySpec::Rsa2048, 2048),
+        (KeySpec::Rsa3072, 3072),
+        (KeySpec::Rsa4096, 4096),
+        (KeySpec::Ed25519, 256),
+    ] {
+        let key = SigningKey::generate(spec).unwrap();
+        assert_eq!((key.spec(), key.bits()), (Some(spec), bits));
+        let mut s = Signer::new(key, "example.com", "sel").unwrap();
+        s.self_check(true);
+        assert!(s.sign(msg).is_ok(), "{spec}");
+    }
+}
+
+#[test]
+fn pkcs1_der_loads() {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let pem = include_str!("../data/keys/rsa1024.pem");
+    let key = <rsa::RsaPrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_pem(pem).unwrap();
+    let der = key.to_pkcs1_der().unwrap();
+    let loaded = SigningKey::load(der.as_bytes()).unwrap();
+    assert_eq!(
+        loaded.public_key(),
+        SigningKey::load(pem.as_bytes()).unwrap().public_key()
+    );
+}

@@ -272,7 +272,8 @@ fn interop_our_signatures_verify_everywhere() {
                 &k.dns_record(),
             ));
             let mut s = Signer::new(k.clone(), "example.com", &sel).unwrap();
-            s.canonicalization(c).signing_time(Some(easydkim::registry::unix_now() - 60));
+            s.canonicalization(c)
+                .signing_time(Some(easydkim::registry::unix_now() - 60));
             signers.push((name, c, s));
         }
     }

@@ -10,6 +10,7 @@ mod lifecycle;
 mod mail_auth_interop;
 mod precedence;
 mod records;
+mod regions;
 mod registry_sign;
 mod rfc6376;
 mod rfc8463;
