@@ -9,6 +9,7 @@
 //! `refresh` calls race.
 
 pub mod checks;
+pub mod diagnose;
 pub mod identity;
 pub mod notify;
 pub mod records;
@@ -17,6 +18,9 @@ pub mod resolve;
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod snapshot;
 pub mod status;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

@@ -9,6 +9,10 @@ use std::sync::RwLock;
 
 use async_trait::async_trait;
 
+#[cfg(feature = "hickory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
+pub mod hickory;
+
 /// Why a lookup returned no records.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]

@@ -1,0 +1,1 @@
+//! A DnsVerifier on hickory-resolver.

@@ -1,0 +1,1 @@
+//! Persistent stores for the registry state.
