@@ -96,6 +96,17 @@ pub(crate) struct CheckResult {
     pub(crate) dkim: Option<Observation>,
 }
 
+impl CheckResult {
+    /// What a check that ran out of time counts as: transient for everything it covers.
+    pub(crate) fn transient(identity: &Identity) -> Self {
+        CheckResult {
+            identity: needs_check(&identity.verification).then_some(Observation::Transient),
+            dkim: (identity.dkim.is_some() && needs_check(&identity.dkim_verification))
+                .then_some(Observation::Transient),
+        }
+    }
+}
+
 fn needs_check(info: &VerificationInfo) -> bool {
     matches!(
         info.status,
@@ -189,14 +200,13 @@ async fn check_dkim(
 ) -> Observation {
     match setup {
         DkimSetup::Easy { keys, .. } => {
-            let mut obs = Vec::with_capacity(keys.len());
-            for k in keys {
+            let lookups = keys.iter().map(|k| async move {
                 let name = format!("{}._domainkey.{}", k.token, domain);
                 let target = format!("{}.{}", k.token, config.signing_zone);
                 let p = k.key.public_key().to_base64();
-                obs.push(check_cname(dns, &name, &target, &p).await);
-            }
-            Observation::all(obs)
+                check_cname(dns, &name, &target, &p).await
+            });
+            Observation::all(futures_util::future::join_all(lookups).await)
         }
         DkimSetup::Byo { selector, key } => {
             let name = format!("{selector}._domainkey.{domain}");
@@ -222,20 +232,29 @@ pub(crate) async fn check_identity(
             dkim: None,
         };
     };
-    let dkim = match &identity.dkim {
-        Some(setup)
-            if needs_check(&identity.dkim_verification) || needs_check(&identity.verification) =>
-        {
-            Some(check_dkim(dns, config, domain, setup).await)
+    let dkim_check = async {
+        match &identity.dkim {
+            Some(setup)
+                if needs_check(&identity.dkim_verification)
+                    || needs_check(&identity.verification) =>
+            {
+                Some(check_dkim(dns, config, domain, setup).await)
+            }
+            _ => None,
         }
-        _ => None,
     };
+    let txt_check = async {
+        match &identity.verification_token {
+            Some(token) if needs_check(&identity.verification) => {
+                check_txt_token(dns, config, domain, token).await
+            }
+            _ => Observation::Missing(LastError::HostNotFound),
+        }
+    };
+    // The TXT and DKIM lookups run concurrently.
+    let (dkim, txt) = futures_util::future::join(dkim_check, txt_check).await;
     let ident = if needs_check(&identity.verification) {
         // TXT token found, or (Easy DKIM) all CNAMEs found.
-        let txt = match &identity.verification_token {
-            Some(token) => check_txt_token(dns, config, domain, token).await,
-            None => Observation::Missing(LastError::HostNotFound),
-        };
         let easy = matches!(identity.dkim, Some(DkimSetup::Easy { .. }));
         Some(match (txt, dkim) {
             (Observation::Found, _) => Observation::Found,

@@ -27,6 +27,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use futures_util::StreamExt;
 use rand::RngCore;
 
 use crate::dns::DnsVerifier;
@@ -92,6 +93,12 @@ pub struct RegistryConfig {
     pub operator_signer: Option<Signer>,
     /// Source of randomness for tokens.
     pub token_source: Arc<dyn TokenSource>,
+    /// How many identities `refresh` checks at once (default 64; each check makes up to
+    /// five lookups, themselves concurrent).
+    pub refresh_concurrency: usize,
+    /// Time budget for one identity's checks (default 30 s); past it the check counts as a
+    /// transient DNS error, which never fails a setup by itself.
+    pub check_budget: Duration,
 }
 
 impl std::fmt::Debug for RegistryConfig {
@@ -110,6 +117,8 @@ impl std::fmt::Debug for RegistryConfig {
             )
             .field("profile", &self.profile)
             .field("operator_signer", &self.operator_signer)
+            .field("refresh_concurrency", &self.refresh_concurrency)
+            .field("check_budget", &self.check_budget)
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +138,8 @@ impl RegistryConfig {
             profile: Profile::Standard,
             operator_signer: None,
             token_source: Arc::new(OsTokenSource),
+            refresh_concurrency: 64,
+            check_budget: Duration::from_secs(30),
         })
     }
 }
@@ -718,20 +729,39 @@ impl IdentityRegistry {
         let window = secs(self.config.detection_window);
         let grace = secs(self.config.grace_period);
 
-        // DNS I/O with no lock held.
+        // DNS I/O with no lock held, a bounded number of identities at a time.
         let mut results = Vec::new();
+        let mut to_check = Vec::new();
         for identity in snapshot.identities.values() {
             if checks::wants_dns(identity) {
-                results.push((
-                    identity.clone(),
-                    Some(checks::check_identity(dns, &self.config, identity).await),
-                ));
+                to_check.push(identity.clone());
             } else if identity.confirmation.is_some()
                 && identity.verification.status == VerificationStatus::Pending
             {
                 results.push((identity.clone(), None));
             }
         }
+        let budget = self.config.check_budget;
+        let checked: Vec<_> =
+            futures_util::stream::iter(to_check.into_iter().map(|identity| async move {
+                let check = checks::check_identity(dns, &self.config, &identity);
+                let result = match futures_util::future::select(
+                    Box::pin(check),
+                    futures_timer::Delay::new(budget),
+                )
+                .await
+                {
+                    futures_util::future::Either::Left((r, _)) => r,
+                    futures_util::future::Either::Right(_) => {
+                        checks::CheckResult::transient(&identity)
+                    }
+                };
+                (identity, Some(result))
+            }))
+            .buffer_unordered(self.config.refresh_concurrency.max(1))
+            .collect()
+            .await;
+        results.extend(checked);
 
         // Apply in one critical section, only where nothing changed meanwhile.
         let mut report = RefreshReport {

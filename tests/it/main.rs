@@ -10,6 +10,7 @@ mod lifecycle;
 mod mail_auth_interop;
 mod precedence;
 mod records;
+mod refresh_scale;
 mod regions;
 mod registry_sign;
 mod rfc6376;
