@@ -176,7 +176,11 @@ impl SigningKey {
                 rsa::RsaPrivateKey::new(&mut rng, bits)
                     .map_err(|e| KeyError::Generation(e.to_string()))?,
             ),
-            None => KeyMaterial::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng)),
+            None => {
+                let mut seed = Zeroizing::new([0u8; 32]);
+                rand::RngCore::fill_bytes(&mut rng, &mut seed[..]);
+                KeyMaterial::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed))
+            }
         };
         Ok(SigningKey {
             material: Arc::new(material),
@@ -376,15 +380,18 @@ impl SigningKey {
 
     /// The private key as PKCS#8 DER (for storage; the buffer is wiped on drop).
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let doc = match &*self.material {
-            KeyMaterial::Rsa(k) => k.to_pkcs8_der(),
-            KeyMaterial::Ed25519(k) => ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(k),
-        }
-        .map_err(|e| KeyError::Malformed {
+        let err = |e: &dyn std::fmt::Display| KeyError::Malformed {
             format: "PKCS#8 DER",
             reason: e.to_string(),
-        })?;
-        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+        };
+        // The two key crates use different versions of the `der` crate: copy out each way.
+        Ok(Zeroizing::new(match &*self.material {
+            KeyMaterial::Rsa(k) => k.to_pkcs8_der().map_err(|e| err(&e))?.as_bytes().to_vec(),
+            KeyMaterial::Ed25519(k) => ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(k)
+                .map_err(|e| err(&e))?
+                .as_bytes()
+                .to_vec(),
+        }))
     }
 
     /// The private key as PKCS#8 PEM (for storage; the buffer is wiped on drop).
