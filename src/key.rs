@@ -150,10 +150,36 @@ enum KeyMaterial {
     Ed25519(ed25519_dalek::SigningKey),
 }
 
+/// The crypto implementation that performs a key's private-key operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Pure Rust: the `rsa` crate (blinded) and `ed25519-dalek`. Always available.
+    RustCrypto,
+    /// OpenSSL (feature `openssl`): RSA of every size (blinded by OpenSSL) and Ed25519.
+    OpenSsl,
+}
+
+impl Backend {
+    /// The backends compiled in, fastest first; a key one backend refuses goes to the next.
+    pub fn available() -> &'static [Backend] {
+        #[cfg(feature = "openssl")]
+        {
+            &[Backend::OpenSsl, Backend::RustCrypto]
+        }
+        #[cfg(not(feature = "openssl"))]
+        {
+            &[Backend::RustCrypto]
+        }
+    }
+}
+
 /// A private key for DKIM signing. Cloning shares the key.
 #[derive(Clone)]
 pub struct SigningKey {
     material: Arc<KeyMaterial>,
+    /// The fast backend's handle to the same key, when one accepted it.
+    fast: Option<Arc<fast::FastKey>>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -162,12 +188,43 @@ impl std::fmt::Debug for SigningKey {
         f.debug_struct("SigningKey")
             .field("algorithm", &self.algorithm())
             .field("bits", &self.bits())
+            .field("backend", &self.backend())
             .field("public_key", &self.public_key().to_base64())
             .finish_non_exhaustive()
     }
 }
 
 impl SigningKey {
+    /// Wraps key material, handing it to the fastest backend that accepts it.
+    fn from_material(material: KeyMaterial) -> Self {
+        let fast = fast::FastKey::new(&material).map(Arc::new);
+        SigningKey {
+            material: Arc::new(material),
+            fast,
+        }
+    }
+
+    /// The backend that signs with this key.
+    pub fn backend(&self) -> Backend {
+        match &self.fast {
+            Some(f) => f.backend(),
+            None => Backend::RustCrypto,
+        }
+    }
+
+    /// The same key, signing through `backend` (falls back to [`Backend::RustCrypto`] when
+    /// `backend` is not compiled in or refuses the key). Useful to compare backends.
+    pub fn with_backend(&self, backend: Backend) -> Self {
+        let fast = match backend {
+            Backend::RustCrypto => None,
+            _ => fast::FastKey::new(&self.material).map(Arc::new),
+        };
+        SigningKey {
+            material: self.material.clone(),
+            fast,
+        }
+    }
+
     /// Generates a new key from the operating system's CSPRNG.
     pub fn generate(spec: KeySpec) -> Result<Self, KeyError> {
         let mut rng = rand::rngs::OsRng;
@@ -182,9 +239,7 @@ impl SigningKey {
                 KeyMaterial::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed))
             }
         };
-        Ok(SigningKey {
-            material: Arc::new(material),
-        })
+        Ok(SigningKey::from_material(material))
     }
 
     /// Loads a key in any format we read, detected from the bytes: PEM (`RSA PRIVATE KEY`
@@ -279,11 +334,9 @@ impl SigningKey {
                 })
             }
         };
-        Ok(SigningKey {
-            material: Arc::new(KeyMaterial::Ed25519(ed25519_dalek::SigningKey::from_bytes(
-                &seed,
-            ))),
-        })
+        Ok(SigningKey::from_material(KeyMaterial::Ed25519(
+            ed25519_dalek::SigningKey::from_bytes(&seed),
+        )))
     }
 
     fn from_pkcs1_der(der: &[u8], format: &'static str) -> Result<Self, KeyError> {
@@ -315,9 +368,7 @@ impl SigningKey {
                         format,
                         reason: e.to_string(),
                     })?;
-                Ok(SigningKey {
-                    material: Arc::new(KeyMaterial::Ed25519(key)),
-                })
+                Ok(SigningKey::from_material(KeyMaterial::Ed25519(key)))
             }
             other => Err(KeyError::Unsupported {
                 format,
@@ -329,9 +380,7 @@ impl SigningKey {
     /// Wraps an `rsa` crate key, checking its size (1024 to 4096 bits).
     pub fn from_rsa(key: rsa::RsaPrivateKey) -> Result<Self, KeyError> {
         check_rsa_bits(key.n().bits())?;
-        Ok(SigningKey {
-            material: Arc::new(KeyMaterial::Rsa(key)),
-        })
+        Ok(SigningKey::from_material(KeyMaterial::Rsa(key)))
     }
 
     /// The algorithm this key signs with.
@@ -411,6 +460,9 @@ impl SigningKey {
     /// Signs a SHA-256 digest of the canonical header data: RSASSA-PKCS1-v1_5 (blinded)
     /// for RSA, and for Ed25519 the PureEdDSA signature of the 32 digest bytes (RFC 8463 3).
     pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+        if let Some(fast) = &self.fast {
+            return fast.sign_digest(digest);
+        }
         match &*self.material {
             KeyMaterial::Rsa(k) => k
                 .sign_with_rng(
@@ -423,6 +475,88 @@ impl SigningKey {
                 use ed25519_dalek::Signer as _;
                 Ok(k.sign(digest).to_bytes().to_vec())
             }
+        }
+    }
+}
+
+/// Fast backends. Each takes the key material once, at load, and keeps its own handle.
+#[cfg(feature = "openssl")]
+mod fast {
+    use super::{Backend, KeyError, KeyMaterial};
+    use openssl::pkey::{Id, PKey, Private};
+    use zeroize::Zeroizing;
+
+    pub(super) struct FastKey {
+        pkey: PKey<Private>,
+        ed25519: bool,
+    }
+
+    impl FastKey {
+        pub(super) fn new(material: &KeyMaterial) -> Option<FastKey> {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            match material {
+                KeyMaterial::Rsa(k) => {
+                    let der = k.to_pkcs1_der().ok()?;
+                    let rsa = openssl::rsa::Rsa::private_key_from_der(der.as_bytes()).ok()?;
+                    Some(FastKey {
+                        pkey: PKey::from_rsa(rsa).ok()?,
+                        ed25519: false,
+                    })
+                }
+                KeyMaterial::Ed25519(k) => {
+                    let seed = Zeroizing::new(k.to_bytes());
+                    Some(FastKey {
+                        pkey: PKey::private_key_from_raw_bytes(&seed[..], Id::ED25519).ok()?,
+                        ed25519: true,
+                    })
+                }
+            }
+        }
+
+        pub(super) fn backend(&self) -> Backend {
+            Backend::OpenSsl
+        }
+
+        pub(super) fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+            let err = |e: openssl::error::ErrorStack| KeyError::Signing(e.to_string());
+            if self.ed25519 {
+                let mut signer =
+                    openssl::sign::Signer::new_without_digest(&self.pkey).map_err(err)?;
+                return signer.sign_oneshot_to_vec(digest).map_err(err);
+            }
+            // RSASSA-PKCS1-v1_5 over a precomputed SHA-256 (DigestInfo added by OpenSSL);
+            // OpenSSL blinds RSA private-key operations by default.
+            let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&self.pkey).map_err(err)?;
+            ctx.sign_init().map_err(err)?;
+            ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1)
+                .map_err(err)?;
+            ctx.set_signature_md(openssl::md::Md::sha256())
+                .map_err(err)?;
+            let mut out = Vec::with_capacity(512);
+            ctx.sign_to_vec(digest, &mut out).map_err(err)?;
+            Ok(out)
+        }
+    }
+}
+
+/// No fast backend compiled in: every key signs with the pure-Rust implementation.
+#[cfg(not(feature = "openssl"))]
+mod fast {
+    use super::{Backend, KeyError, KeyMaterial};
+
+    pub(super) enum FastKey {}
+
+    impl FastKey {
+        pub(super) fn new(_: &KeyMaterial) -> Option<FastKey> {
+            None
+        }
+
+        pub(super) fn backend(&self) -> Backend {
+            match *self {}
+        }
+
+        pub(super) fn sign_digest(&self, _: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+            match *self {}
         }
     }
 }

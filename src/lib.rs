@@ -39,7 +39,7 @@ pub mod verifier;
 pub use canon::{BodyHasher, Canonicalization, Canonicalizer};
 pub use dns::{DnsError, DnsVerifier, StaticDns};
 pub use error::{KeyError, MessageError, SignError};
-pub use key::{Algorithm, KeySpec, PublicKey, SigningKey};
+pub use key::{Algorithm, Backend, KeySpec, PublicKey, SigningKey};
 pub use message::{Limits, Message, Warning};
 pub use names::{DomainName, EmailAddress, NameError, Selector};
 pub use registry::{

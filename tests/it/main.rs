@@ -2,6 +2,7 @@
 //!
 //! Each submodule is one area; the helpers below load the shared fixtures in `tests/data`.
 
+mod backends;
 mod chunking;
 mod cli;
 mod errors;
@@ -9,6 +10,7 @@ mod interop;
 mod lifecycle;
 mod mail_auth_interop;
 mod precedence;
+mod real_dns;
 mod records;
 mod refresh_scale;
 mod regions;
