@@ -34,6 +34,7 @@ pub mod names;
 pub mod registry;
 pub mod signature;
 pub mod signer;
+pub mod stream;
 pub mod verifier;
 
 pub use canon::{BodyHasher, Canonicalization, Canonicalizer};

@@ -349,22 +349,52 @@ pub fn sign_all(signers: &[&Signer], message: &[u8]) -> Result<Signed, SignError
 
 /// [`sign_all`] over a message the caller has already split (and whose From it checked).
 pub(crate) fn sign_parsed(signers: &[&Signer], msg: &Message<'_>) -> Result<Signed, SignError> {
-    if signers.is_empty() {
-        return Err(SignError::NoRequests);
-    }
-    let message = msg.raw();
+    let mut hashers = BodyHashers::new(signers)?;
+    hashers.update(msg.body());
+    finish_signatures(signers, msg, hashers.finish())
+}
 
-    // One pass over the body per distinct body canonicalization.
-    let mut body_hashes: Vec<(Canonicalization, BodyHash)> = Vec::with_capacity(2);
-    for s in signers {
-        let c = s.options.canonicalization.body;
-        if !body_hashes.iter().any(|(bc, _)| *bc == c) {
-            let mut h = BodyHasher::new(c);
-            h.update(msg.body());
-            body_hashes.push((c, h.finish()));
+/// One body hasher per distinct body canonicalization among the signers: one pass each.
+pub(crate) struct BodyHashers {
+    hashers: Vec<(Canonicalization, BodyHasher)>,
+}
+
+impl BodyHashers {
+    pub(crate) fn new(signers: &[&Signer]) -> Result<Self, SignError> {
+        if signers.is_empty() {
+            return Err(SignError::NoRequests);
+        }
+        let mut hashers: Vec<(Canonicalization, BodyHasher)> = Vec::with_capacity(2);
+        for s in signers {
+            let c = s.options.canonicalization.body;
+            if !hashers.iter().any(|(bc, _)| *bc == c) {
+                hashers.push((c, BodyHasher::new(c)));
+            }
+        }
+        Ok(BodyHashers { hashers })
+    }
+
+    pub(crate) fn update(&mut self, chunk: &[u8]) {
+        for (_, h) in &mut self.hashers {
+            h.update(chunk);
         }
     }
 
+    pub(crate) fn finish(self) -> Vec<(Canonicalization, BodyHash)> {
+        self.hashers
+            .into_iter()
+            .map(|(c, h)| (c, h.finish()))
+            .collect()
+    }
+}
+
+/// Makes the signatures once the body hashes are known. `msg` needs only its header fields
+/// (a streaming caller passes the header block alone).
+pub(crate) fn finish_signatures(
+    signers: &[&Signer],
+    msg: &Message<'_>,
+    body_hashes: Vec<(Canonicalization, BodyHash)>,
+) -> Result<Signed, SignError> {
     let mut warnings = msg.warnings().to_vec();
     if let Some((_, bh)) = body_hashes.first() {
         crate::message::add_body_warnings(&mut warnings, bh.longest_line, bh.bare_cr);
@@ -378,24 +408,20 @@ pub(crate) fn sign_parsed(signers: &[&Signer], msg: &Message<'_>) -> Result<Sign
             .iter()
             .find(|(bc, _)| *bc == c)
             .map(|(_, h)| h)
-            .expect("computed above");
+            .ok_or(SignError::NoRequests)?;
         let header = sign_one(s, msg, bh, s.options.signing_time.unwrap_or(now))?;
-        let header = match msg.line_ending() {
+        if s.options.self_check
+            && !crate::verifier::self_check(msg, &header, &body_hashes, &s.key.public_key())
+        {
+            return Err(SignError::SelfCheckFailed {
+                domain: s.domain.to_string(),
+                selector: s.selector.to_string(),
+            });
+        }
+        headers.push(match msg.line_ending() {
             LineEnding::CrLf => header,
             LineEnding::Lf => header.replace("\r\n", "\n"),
-        };
-        if s.options.self_check {
-            let mut signed = Vec::with_capacity(header.len() + message.len());
-            signed.extend_from_slice(header.as_bytes());
-            signed.extend_from_slice(message);
-            if !crate::verifier::verify_first_with_key(&signed, &s.key.public_key()) {
-                return Err(SignError::SelfCheckFailed {
-                    domain: s.domain.to_string(),
-                    selector: s.selector.to_string(),
-                });
-            }
-        }
-        headers.push(header);
+        });
     }
     Ok(Signed {
         headers,

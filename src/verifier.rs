@@ -828,9 +828,15 @@ fn check_with_key(
     r
 }
 
-/// Verifies the first DKIM-Signature of `signed` with a known public key (no DNS): the
-/// signer's self-check.
-pub(crate) fn verify_first_with_key(signed: &[u8], key: &PublicKey) -> bool {
+/// The signer's self-check: parses the new header (CRLF form) as a verifier would, hashes
+/// the signed fields of `msg`, and checks `bh=` against the body hashes just computed and
+/// `b=` with the key's public half. No DNS, no second body pass.
+pub(crate) fn self_check(
+    msg: &Message<'_>,
+    header: &str,
+    body_hashes: &[(Canonicalization, BodyHash)],
+    key: &PublicKey,
+) -> bool {
     let opts = VerifyOptions {
         max_skew: u64::MAX / 4,
         body_length: BodyLengthPolicy::Accept,
@@ -843,15 +849,20 @@ pub(crate) fn verify_first_with_key(signed: &[u8], key: &PublicKey) -> bool {
         strict: false,
         hashes: None,
     };
-    let Ok(msg) = Message::parse(signed) else {
+    let Ok(hmsg) = Message::parse(header.as_bytes()) else {
         return false;
     };
-    let Some(field) = msg.fields_named("dkim-signature").next() else {
+    let Some(field) = hmsg.fields().first() else {
         return false;
     };
     let Ok(sig) = parse_signature(field, &mut Partial::default()) else {
         return false;
     };
+    // The body hashes are known: l=, when present, covers the whole body.
     let mut hashes = HashMap::new();
-    check_with_key(&msg, &sig, &record, &opts, &mut hashes).status == Status::Pass
+    for (c, bh) in body_hashes {
+        hashes.insert((*c, None), *bh);
+        hashes.insert((*c, Some(bh.canonical_length)), *bh);
+    }
+    check_with_key(msg, &sig, &record, &opts, &mut hashes).status == Status::Pass
 }

@@ -17,6 +17,7 @@ mod regions;
 mod registry_sign;
 mod rfc6376;
 mod rfc8463;
+mod streaming;
 mod verify;
 
 use std::path::{Path, PathBuf};
