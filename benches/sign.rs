@@ -1,22 +1,37 @@
-//! Signing throughput against the Rust peer, mail-auth 0.13 (rust-crypto backend), on the
-//! same keys and messages, in one run. Report ratios, not absolute figures:
+//! easydkim against its limits and against mail-auth 0.13 (the Rust peer), on the same keys
+//! and messages, in one run. Report ratios, not absolute figures (see BENCHMARKS.md):
 //!
 //! ```text
-//! cargo bench --bench sign
+//! cargo bench --features openssl --bench sign
 //! ```
 //!
-//! Groups: `sign/<key>/<size>` with the functions `easydkim` and `mail-auth`, plus
-//! `body_hash/<canon>/<size>` for the canonicalize+hash floor and `sha256/<size>`.
+//! Groups:
+//! - `raw/<key>`: the private-key operation alone, per backend (the limit for signing);
+//! - `sign4k/<key>`: a 4 KB message, default and fast backends, and mail-auth;
+//! - `body/<kind>/<size>`: canonicalize + hash of 1 MB and 10 MB bodies (text with
+//!   realistic whitespace, and base64), simple and relaxed, against plain SHA-256 of the same
+//!   bytes, and mail-auth signing the same message with Ed25519 (its body path dominates);
+//! - `pair100k/<key>`: tenant + operator signatures over a 100 KB message (one body pass)
+//!   against mail-auth making the same two signatures;
+//! - `registry`: `registry.sign` with 100,000 identities against a bare `Signer` (Ed25519);
+//! - `threads`: 4 KB Ed25519 signing on 1 and 2 threads.
+
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use easydkim::{BodyHasher, Canonicalization, Signer, SigningKey};
+use easydkim::dns::StaticDns;
+use easydkim::registry::{DomainSetup, RecordType};
+use easydkim::{
+    sign_all, Backend, BodyHasher, Canonicalization, Canonicalizer, IdentityRegistry, KeySpec,
+    RegistryConfig, Signer, SigningKey,
+};
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
+use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::Digest;
 
-fn message(body_len: usize) -> Vec<u8> {
-    let mut m = b"From: Alice Example <alice@example.com>\r\n\
+const HEADER: &[u8] = b"From: Alice Example <alice@example.com>\r\n\
 To: Bob Example <bob@example.org>\r\n\
 Cc: carol@example.org\r\n\
 Subject: Quarterly report and a few notes about the upcoming release\r\n\
@@ -25,11 +40,25 @@ Message-ID: <20261126120000.12345@example.com>\r\n\
 MIME-Version: 1.0\r\n\
 Content-Type: text/plain; charset=utf-8\r\n\
 Content-Transfer-Encoding: 8bit\r\n\
-\r\n"
-        .to_vec();
-    let line = b"The quick brown fox jumps over the lazy dog, again and again and again.  \r\n";
-    while m.len() < body_len {
-        m.extend_from_slice(line);
+\r\n";
+
+/// A message of about `size` bytes: prose with realistic whitespace (double spaces after
+/// sentences, trailing blanks, a tab) or base64 lines.
+fn message(size: usize, base64: bool) -> Vec<u8> {
+    let mut m = HEADER.to_vec();
+    let text: &[&[u8]] = &[
+        b"The quick brown fox jumps over the lazy dog.  It was not amused by the fox.\r\n",
+        b"Please find the figures below; they are final unless stated otherwise. \r\n",
+        b"\tItem one\t\t42\r\n",
+        b"\r\n",
+    ];
+    let b64: &[&[u8]] =
+        &[b"TG9yZW0gaXBzdW0gZG9sb3Igc2l0IGFtZXQsIGNvbnNlY3RldHVyIGFkaXBpc2NpbmcgZWxpdC4g\r\n"];
+    let lines = if base64 { b64 } else { text };
+    let mut i = 0;
+    while m.len() < size {
+        m.extend_from_slice(lines[i % lines.len()]);
+        i += 1;
     }
     m
 }
@@ -51,80 +80,248 @@ const HEADERS: [&str; 9] = [
     "content-transfer-encoding",
 ];
 
-fn bench_sign(c: &mut Criterion) {
-    for (key_name, file) in [
-        ("rsa1024", "rsa1024.pem"),
-        ("rsa2048", "rsa2048.pem"),
-        ("ed25519", "ed25519.pem"),
-    ] {
-        let ours_key = key(file);
-        let pkcs8 = ours_key.to_pkcs8_der().unwrap().to_vec();
-        let mut group = c.benchmark_group(format!("sign/{key_name}"));
-        group.sample_size(if key_name.starts_with("rsa2048") {
-            20
-        } else {
-            50
-        });
-        for size in [2 * 1024, 100 * 1024] {
-            let msg = message(size);
-            group.throughput(Throughput::Bytes(msg.len() as u64));
-            let mut ours = Signer::new(ours_key.clone(), "example.com", "sel").unwrap();
-            ours.headers(HEADERS)
-                .unwrap()
-                .signing_time(Some(1_800_000_000));
-            group.bench_with_input(BenchmarkId::new("easydkim", size), &msg, |b, m| {
-                b.iter(|| ours.sign(m).unwrap())
-            });
-            match key_name {
-                "ed25519" => {
-                    let k = Ed25519Key::from_pkcs8_maybe_unchecked_der(&pkcs8).unwrap();
-                    let peer = DkimSigner::from_key(k)
-                        .domain("example.com")
-                        .selector("sel")
-                        .headers(HEADERS);
-                    group.bench_with_input(BenchmarkId::new("mail-auth", size), &msg, |b, m| {
-                        b.iter(|| peer.sign(m).unwrap())
-                    });
-                }
-                _ => {
-                    let k = RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs8(
-                        PrivatePkcs8KeyDer::from(pkcs8.clone()),
-                    ))
-                    .unwrap();
-                    let peer = DkimSigner::from_key(k)
-                        .domain("example.com")
-                        .selector("sel")
-                        .headers(HEADERS);
-                    group.bench_with_input(BenchmarkId::new("mail-auth", size), &msg, |b, m| {
-                        b.iter(|| peer.sign(m).unwrap())
-                    });
-                }
-            }
+const KEYS: [(&str, &str); 3] = [
+    ("rsa1024", "rsa1024.pem"),
+    ("rsa2048", "rsa2048.pem"),
+    ("ed25519", "ed25519.pem"),
+];
+
+fn signer(k: &SigningKey, selector: &str, c: Canonicalizer) -> Signer {
+    let mut s = Signer::new(k.clone(), "example.com", selector).unwrap();
+    s.headers(HEADERS)
+        .unwrap()
+        .canonicalization(c)
+        .signing_time(Some(1_800_000_000));
+    s
+}
+
+/// mail-auth's signer for the same key, relaxed/relaxed like ours by default.
+enum Peer {
+    Rsa(DkimSigner<RsaKey<Sha256>, mail_auth::dkim::Done>),
+    Ed(DkimSigner<Ed25519Key, mail_auth::dkim::Done>),
+}
+
+impl Peer {
+    fn new(k: &SigningKey, selector: &str) -> Peer {
+        let pkcs8 = k.to_pkcs8_der().unwrap().to_vec();
+        let relaxed = mail_auth::dkim::Canonicalization::Relaxed;
+        match k.algorithm() {
+            easydkim::Algorithm::Ed25519Sha256 => Peer::Ed(
+                DkimSigner::from_key(Ed25519Key::from_pkcs8_maybe_unchecked_der(&pkcs8).unwrap())
+                    .domain("example.com")
+                    .selector(selector)
+                    .headers(HEADERS)
+                    .header_canonicalization(relaxed)
+                    .body_canonicalization(relaxed),
+            ),
+            _ => Peer::Rsa(
+                DkimSigner::from_key(
+                    RsaKey::<Sha256>::from_key_der(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                        pkcs8,
+                    )))
+                    .unwrap(),
+                )
+                .domain("example.com")
+                .selector(selector)
+                .headers(HEADERS)
+                .header_canonicalization(relaxed)
+                .body_canonicalization(relaxed),
+            ),
         }
-        group.finish();
+    }
+
+    fn sign(&self, m: &[u8]) -> String {
+        match self {
+            Peer::Rsa(s) => s.sign(m).unwrap().to_header(),
+            Peer::Ed(s) => s.sign(m).unwrap().to_header(),
+        }
+    }
+}
+
+fn relaxed() -> Canonicalizer {
+    Canonicalizer::new(Canonicalization::Relaxed, Canonicalization::Relaxed)
+}
+
+fn bench_raw(c: &mut Criterion) {
+    let digest = [0x42u8; 32];
+    for (name, file) in KEYS {
+        let k = key(file);
+        let mut g = c.benchmark_group(format!("raw/{name}"));
+        for &b in Backend::available() {
+            let kb = k.with_backend(b);
+            g.bench_function(format!("{b:?}"), |bn| {
+                bn.iter(|| kb.sign_digest(&digest).unwrap())
+            });
+        }
+        g.finish();
+    }
+}
+
+fn bench_sign4k(c: &mut Criterion) {
+    let msg = message(4 * 1024, false);
+    for (name, file) in KEYS {
+        let k = key(file);
+        let mut g = c.benchmark_group(format!("sign4k/{name}"));
+        g.throughput(Throughput::Elements(1));
+        for &b in Backend::available() {
+            let s = signer(&k.with_backend(b), "sel", relaxed());
+            g.bench_function(format!("easydkim-{b:?}"), |bn| {
+                bn.iter(|| s.sign(&msg).unwrap())
+            });
+        }
+        let relaxed_simple = signer(
+            &k,
+            "sel",
+            Canonicalizer::new(Canonicalization::Relaxed, Canonicalization::Simple),
+        );
+        g.bench_function("easydkim-relaxed-simple", |bn| {
+            bn.iter(|| relaxed_simple.sign(&msg).unwrap())
+        });
+        let peer = Peer::new(&k, "sel");
+        g.bench_function("mail-auth", |bn| bn.iter(|| peer.sign(&msg)));
+        g.finish();
     }
 }
 
 fn bench_body(c: &mut Criterion) {
-    for size in [2 * 1024, 100 * 1024, 1024 * 1024] {
-        let msg = message(size);
-        let mut group = c.benchmark_group("body_hash");
-        group.throughput(Throughput::Bytes(msg.len() as u64));
-        for canon in [Canonicalization::Simple, Canonicalization::Relaxed] {
-            group.bench_with_input(BenchmarkId::new(canon.as_str(), size), &msg, |b, m| {
-                b.iter(|| {
-                    let mut h = BodyHasher::new(canon);
-                    h.update(m);
-                    h.finish()
-                })
+    let ed = key("ed25519.pem");
+    for (kind, b64) in [("text", false), ("base64", true)] {
+        for size in [1024 * 1024, 10 * 1024 * 1024] {
+            let msg = message(size, b64);
+            let body = &msg[HEADER.len()..];
+            let mut g = c.benchmark_group(format!("body/{kind}/{}MB", size >> 20));
+            g.sample_size(10);
+            g.throughput(Throughput::Bytes(body.len() as u64));
+            for canon in [Canonicalization::Simple, Canonicalization::Relaxed] {
+                g.bench_with_input(BenchmarkId::new("easydkim", canon), body, |bn, m| {
+                    bn.iter(|| {
+                        let mut h = BodyHasher::new(canon);
+                        h.update(m);
+                        h.finish()
+                    })
+                });
+            }
+            g.bench_with_input(BenchmarkId::new("sha256", "floor"), body, |bn, m| {
+                bn.iter(|| sha2::Sha256::digest(m))
             });
+            let ours = signer(&ed, "sel", relaxed());
+            g.bench_with_input(
+                BenchmarkId::new("easydkim-sign", "relaxed"),
+                &msg,
+                |bn, m| bn.iter(|| ours.sign(m).unwrap()),
+            );
+            let peer = Peer::new(&ed, "sel");
+            g.bench_with_input(
+                BenchmarkId::new("mail-auth-sign", "relaxed"),
+                &msg,
+                |bn, m| bn.iter(|| peer.sign(m)),
+            );
+            g.finish();
         }
-        group.bench_with_input(BenchmarkId::new("sha256-floor", size), &msg, |b, m| {
-            b.iter(|| sha2::Sha256::digest(m))
-        });
-        group.finish();
     }
 }
 
-criterion_group!(benches, bench_sign, bench_body);
+fn bench_pair(c: &mut Criterion) {
+    let msg = message(100 * 1024, false);
+    let operator_key = key("rsa2048.pem");
+    for (name, file) in [("ed25519", "ed25519.pem"), ("rsa2048", "rsa2048.pem")] {
+        let k = key(file);
+        let op_key = if name == "ed25519" {
+            k.clone()
+        } else {
+            operator_key.clone()
+        };
+        let tenant = signer(&k, "tenant", relaxed());
+        let mut operator = signer(&op_key, "op", relaxed());
+        operator
+            .headers(HEADERS.iter().copied().chain(["feedback-id"]))
+            .unwrap();
+        let mut g = c.benchmark_group(format!("pair100k/{name}"));
+        g.sample_size(20);
+        g.bench_function("easydkim", |bn| {
+            bn.iter(|| sign_all(&[&tenant, &operator], &msg).unwrap())
+        });
+        let p1 = Peer::new(&k, "tenant");
+        let p2 = Peer::new(&op_key, "op");
+        g.bench_function("mail-auth", |bn| bn.iter(|| (p1.sign(&msg), p2.sign(&msg))));
+        g.finish();
+    }
+}
+
+fn bench_registry(c: &mut Criterion) {
+    let msg = message(4 * 1024, false);
+    let mut config = RegistryConfig::new("eu-west-1", "dkim.operator.example.net").unwrap();
+    config.key_spec = KeySpec::Ed25519;
+    let reg = IdentityRegistry::new(config);
+    for i in 0..100_000 {
+        reg.create_domain_with(&format!("tenant{i}.example.net"), DomainSetup::None, 0)
+            .unwrap();
+    }
+    let id = reg.create_domain("example.com", 0).unwrap();
+    let dns = StaticDns::new();
+    for r in reg
+        .tenant_records(&id)
+        .iter()
+        .chain(&reg.operator_records(&id))
+    {
+        match r.record_type {
+            RecordType::Cname => dns.add_cname(&r.name, &r.value),
+            RecordType::Txt => dns.add_txt(&r.name, &r.value),
+        }
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(reg.refresh(&dns, 60));
+    let id = reg.get(&id.name).unwrap();
+    let (selector, k) = id.dkim.as_ref().unwrap().signing();
+    let bare = signer(k, selector, relaxed());
+    let mut g = c.benchmark_group("registry");
+    g.bench_function("registry.sign/100k-identities", |bn| {
+        bn.iter(|| reg.sign_at(&msg, 120).unwrap())
+    });
+    g.bench_function("Signer::sign", |bn| bn.iter(|| bare.sign(&msg).unwrap()));
+    g.finish();
+}
+
+fn bench_threads(c: &mut Criterion) {
+    let msg = message(4 * 1024, false);
+    let s = signer(&key("ed25519.pem"), "sel", relaxed());
+    let mut g = c.benchmark_group("threads");
+    g.throughput(Throughput::Elements(1));
+    for threads in [1usize, 2] {
+        g.bench_function(format!("{threads}"), |bn| {
+            bn.iter_custom(|iters| {
+                // `iters` signatures spread over the threads: time per signature overall.
+                let start = Instant::now();
+                std::thread::scope(|sc| {
+                    for t in 0..threads {
+                        let (s, msg) = (&s, &msg);
+                        sc.spawn(move || {
+                            let mine = iters / threads as u64
+                                + u64::from((t as u64) < iters % threads as u64);
+                            for _ in 0..mine {
+                                std::hint::black_box(s.sign(msg).unwrap());
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_raw, bench_sign4k, bench_body, bench_pair, bench_registry, bench_threads
+}
 criterion_main!(benches);
