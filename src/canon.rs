@@ -250,6 +250,8 @@ pub(crate) struct BodyCanonicalizer {
     line_len: usize,
     longest_line: usize,
     bare_cr: bool,
+    /// Reused buffer for lines whose whitespace is rewritten.
+    scratch: Vec<u8>,
 }
 
 impl BodyCanonicalizer {
@@ -264,6 +266,7 @@ impl BodyCanonicalizer {
             line_len: 0,
             longest_line: 0,
             bare_cr: false,
+            scratch: Vec::new(),
         }
     }
 
@@ -333,7 +336,7 @@ impl BodyCanonicalizer {
             if self.is_canonical(block) {
                 self.emit_canonical_lines(block, sink);
             } else {
-                self.feed_slow(block, sink);
+                self.feed_lines(block, sink);
             }
             i += off + 1;
         }
@@ -388,6 +391,44 @@ impl BodyCanonicalizer {
             self.pending_empty = trailing;
         } else {
             self.pending_empty += trailing;
+        }
+    }
+
+    /// Whole lines (the block ends with LF) that need work, one line at a time: the line
+    /// end is found with SIMD, and only lines with a tab or a run of spaces are rewritten.
+    fn feed_lines(&mut self, block: &[u8], sink: &mut impl Sink) {
+        let mut start = 0;
+        for lf in memchr::memchr_iter(b'\n', block) {
+            let raw = &block[start..lf];
+            start = lf + 1;
+            // CRLF or bare LF ends the line; any other CR is data.
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            self.longest_line = self.longest_line.max(line.len());
+            if !self.bare_cr && memchr::memchr(b'\r', line).is_some() {
+                self.bare_cr = true;
+            }
+            let content = match self.canon {
+                Canonicalization::Simple => line,
+                Canonicalization::Relaxed => crate::message::trim_wsp_end(line),
+            };
+            if content.is_empty() {
+                self.pending_empty += 1;
+                continue;
+            }
+            while self.pending_empty > 0 {
+                self.pending_empty -= 1;
+                self.emit(CRLF, sink);
+            }
+            if self.canon == Canonicalization::Relaxed && has_odd_wsp(content) {
+                self.scratch.clear();
+                collapse_wsp(content, &mut self.scratch);
+                let scratch = std::mem::take(&mut self.scratch);
+                self.emit(&scratch, sink);
+                self.scratch = scratch;
+            } else {
+                self.emit(content, sink);
+            }
+            self.emit(CRLF, sink);
         }
     }
 
@@ -497,6 +538,46 @@ impl BodyCanonicalizer {
             self.emit(CRLF, sink);
         }
     }
+}
+
+/// Whether a line (no trailing WSP) has a tab or two WSP in a row: relaxed rewrites it.
+fn has_odd_wsp(line: &[u8]) -> bool {
+    if line.is_empty() {
+        return false;
+    }
+    let (a, b) = (&line[..line.len() - 1], &line[1..]);
+    let mut odd = 0u32;
+    let mut xs = a.chunks_exact(32);
+    let mut ys = b.chunks_exact(32);
+    let lane = |x: &[u8], y: &[u8]| -> u32 {
+        let mut n = 0u8;
+        for (&u, &v) in x.iter().zip(y) {
+            n |= u8::from((u == b'\t') | ((u == b' ') & (v == b' ')));
+        }
+        u32::from(n)
+    };
+    for (x, y) in (&mut xs).zip(&mut ys) {
+        odd |= lane(x, y);
+    }
+    odd |= lane(xs.remainder(), ys.remainder());
+    odd != 0 || line[line.len() - 1] == b'\t'
+}
+
+/// RFC 6376 3.4.4: every run of WSP becomes one SP (the line has no trailing WSP). A
+/// branch-free loop over a buffer sized up front.
+fn collapse_wsp(line: &[u8], out: &mut Vec<u8>) {
+    let base = out.len();
+    out.resize(base + line.len(), 0);
+    let buf = &mut out[base..];
+    let mut w = 0;
+    let mut in_wsp = false;
+    for &c in line {
+        let wsp = c == b' ' || c == b'\t';
+        buf[w] = if wsp { b' ' } else { c };
+        w += usize::from(!(wsp && in_wsp));
+        in_wsp = wsp;
+    }
+    out.truncate(base + w);
 }
 
 #[inline]

@@ -161,7 +161,9 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The backends compiled in, fastest first; a key one backend refuses goes to the next.
+    /// The backends compiled in, fastest for RSA first; a key one backend refuses goes to
+    /// the next. Ed25519 keys sign with [`Backend::RustCrypto`] unless asked otherwise
+    /// ([`SigningKey::with_backend`]): ed25519-dalek outruns OpenSSL's Ed25519.
     pub fn available() -> &'static [Backend] {
         #[cfg(feature = "openssl")]
         {
@@ -195,9 +197,13 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// Wraps key material, handing it to the fastest backend that accepts it.
+    /// Wraps key material, handing it to the fastest backend for its algorithm: the fast
+    /// backend for RSA, ed25519-dalek for Ed25519 (faster here than OpenSSL's Ed25519).
     fn from_material(material: KeyMaterial) -> Self {
-        let fast = fast::FastKey::new(&material).map(Arc::new);
+        let fast = match material {
+            KeyMaterial::Rsa(_) => fast::FastKey::new(&material).map(Arc::new),
+            KeyMaterial::Ed25519(_) => None,
+        };
         SigningKey {
             material: Arc::new(material),
             fast,
