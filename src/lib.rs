@@ -27,8 +27,12 @@
 
 pub mod canon;
 pub mod dns;
+pub mod docs;
 pub mod error;
 pub mod key;
+#[cfg(feature = "lettre")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lettre")))]
+pub mod lettre_transport;
 pub mod message;
 pub mod names;
 pub mod registry;

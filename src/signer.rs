@@ -221,7 +221,11 @@ impl Signer {
         let mut list = Vec::new();
         for n in names {
             let n = n.as_ref().trim();
-            if n.is_empty() || !n.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+            if n.is_empty()
+                || !n
+                    .bytes()
+                    .all(|b| (33..=126).contains(&b) && b != b':' && b != b';')
+            {
                 return Err(SignError::InvalidHeaderName(n.to_string()));
             }
             list.push(n.to_string());
@@ -444,7 +448,9 @@ pub(crate) fn signed_header_names(msg: &Message<'_>, opts: &SignOptions) -> Vec<
                         Some(_) => name.starts_with(d),
                         None => name == *d,
                     });
-                if wanted {
+                // RFC 5322 allows `;` in a field name, but `;` ends a tag in `h=`
+                // (RFC 6376 3.2): such a field cannot be named, so it is not signed.
+                if wanted && !name.contains(';') {
                     names.push(name);
                 }
             }

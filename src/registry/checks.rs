@@ -5,7 +5,7 @@ use crate::dns::{DnsError, DnsVerifier};
 use crate::names::DomainName;
 use crate::verifier::KeyRecord;
 
-use super::identity::{DkimSetup, Identity};
+use super::identity::{DkimSetup, DualKey, EasyKey, Identity};
 use super::status::{LastError, VerificationInfo, VerificationStatus};
 use super::RegistryConfig;
 
@@ -21,7 +21,7 @@ pub(crate) enum Observation {
 }
 
 impl Observation {
-    fn from_dns(e: &DnsError) -> Self {
+    pub(crate) fn from_dns(e: &DnsError) -> Self {
         match e {
             DnsError::NoSuchName => Observation::Missing(LastError::HostNotFound),
             DnsError::NoRecords => Observation::Missing(LastError::TypeNotFound),
@@ -94,6 +94,8 @@ pub(crate) fn step(
 pub(crate) struct CheckResult {
     pub(crate) identity: Option<Observation>,
     pub(crate) dkim: Option<Observation>,
+    /// The dual-signing (Ed25519) CNAME, when there is one to check.
+    pub(crate) dual: Option<Observation>,
 }
 
 impl CheckResult {
@@ -103,11 +105,29 @@ impl CheckResult {
             identity: needs_check(&identity.verification).then_some(Observation::Transient),
             dkim: (identity.dkim.is_some() && needs_check(&identity.dkim_verification))
                 .then_some(Observation::Transient),
+            dual: dual_needs_check(identity).then_some(Observation::Transient),
         }
     }
 }
 
-fn needs_check(info: &VerificationInfo) -> bool {
+/// Whether the dual-signing CNAME of an identity is to be checked.
+fn dual_needs_check(identity: &Identity) -> bool {
+    identity
+        .easy_state()
+        .and_then(|s| s.dual.as_ref())
+        .is_some_and(|d| needs_check(&d.verification))
+}
+
+/// Whether the identity's DKIM check requires the dual-signing CNAME: once it has been
+/// seen (Success or TemporaryFailure).
+fn dual_required(dual: &DualKey) -> bool {
+    matches!(
+        dual.verification.status,
+        VerificationStatus::Success | VerificationStatus::TemporaryFailure
+    )
+}
+
+pub(crate) fn needs_check(info: &VerificationInfo) -> bool {
     matches!(
         info.status,
         VerificationStatus::Pending
@@ -120,10 +140,11 @@ fn needs_check(info: &VerificationInfo) -> bool {
 pub(crate) fn wants_dns(identity: &Identity) -> bool {
     identity.domain().is_some()
         && (needs_check(&identity.verification)
-            || (identity.dkim.is_some() && needs_check(&identity.dkim_verification)))
+            || (identity.dkim.is_some() && needs_check(&identity.dkim_verification))
+            || dual_needs_check(identity))
 }
 
-fn same_name(a: &str, b: &str) -> bool {
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
@@ -185,36 +206,80 @@ async fn check_cname(
     }
 }
 
-fn record_has_key(txt: &str, expected_p: &str) -> bool {
+pub(crate) fn record_has_key(txt: &str, expected_p: &str) -> bool {
     KeyRecord::parse(txt)
         .ok()
         .and_then(|r| r.key)
         .is_some_and(|k| k.to_base64() == expected_p)
 }
 
+async fn check_easy_key(
+    dns: &dyn DnsVerifier,
+    zone: &DomainName,
+    domain: &DomainName,
+    k: &EasyKey,
+) -> Observation {
+    let name = format!("{}._domainkey.{}", k.token, domain);
+    let target = format!("{}.{}", k.token, zone);
+    let p = k.key.public_key().to_base64();
+    check_cname(dns, &name, &target, &p).await
+}
+
+/// What the DKIM lookups saw.
+struct DkimObservation {
+    /// The three Easy DKIM CNAMEs alone (what counts toward domain ownership), or the
+    /// bring-your-own-key TXT.
+    keys: Observation,
+    /// The DKIM check: `keys`, plus the dual-signing CNAME once that has been seen.
+    dkim: Observation,
+    /// The dual-signing CNAME, when there is one.
+    dual: Option<Observation>,
+}
+
+/// The DKIM check: the three Easy DKIM CNAMEs (in the setup's own signing zone, which is
+/// the parent's for a replica) or the bring-your-own-key TXT; and, separately, the
+/// dual-signing CNAME. Once the dual-signing CNAME has been seen, the DKIM check requires
+/// it too.
 async fn check_dkim(
     dns: &dyn DnsVerifier,
-    config: &RegistryConfig,
     domain: &DomainName,
     setup: &DkimSetup,
-) -> Observation {
+) -> DkimObservation {
     match setup {
-        DkimSetup::Easy { keys, .. } => {
-            let lookups = keys.iter().map(|k| async move {
-                let name = format!("{}._domainkey.{}", k.token, domain);
-                let target = format!("{}.{}", k.token, config.signing_zone);
-                let p = k.key.public_key().to_base64();
-                check_cname(dns, &name, &target, &p).await
-            });
-            Observation::all(futures_util::future::join_all(lookups).await)
+        DkimSetup::Easy { keys, state } => {
+            let zone = &state.signing_zone;
+            let lookups = keys.iter().map(|k| check_easy_key(dns, zone, domain, k));
+            let dual = async {
+                match &state.dual {
+                    Some(d) => Some(check_easy_key(dns, zone, domain, &d.key).await),
+                    None => None,
+                }
+            };
+            let (three, dual_obs) =
+                futures_util::future::join(futures_util::future::join_all(lookups), dual).await;
+            let keys = Observation::all(three);
+            let dkim = match (&state.dual, dual_obs) {
+                (Some(d), Some(obs)) if dual_required(d) => Observation::all([keys, obs]),
+                _ => keys,
+            };
+            DkimObservation {
+                keys,
+                dkim,
+                dual: dual_obs,
+            }
         }
         DkimSetup::Byo { selector, key } => {
             let name = format!("{selector}._domainkey.{domain}");
             let p = key.public_key().to_base64();
-            match dns.txt(&name).await {
+            let obs = match dns.txt(&name).await {
                 Ok(values) if values.iter().any(|v| record_has_key(v, &p)) => Observation::Found,
                 Ok(_) => Observation::Missing(LastError::InvalidValue),
                 Err(e) => Observation::from_dns(&e),
+            };
+            DkimObservation {
+                keys: obs,
+                dkim: obs,
+                dual: None,
             }
         }
     }
@@ -230,15 +295,17 @@ pub(crate) async fn check_identity(
         return CheckResult {
             identity: None,
             dkim: None,
+            dual: None,
         };
     };
     let dkim_check = async {
         match &identity.dkim {
             Some(setup)
                 if needs_check(&identity.dkim_verification)
-                    || needs_check(&identity.verification) =>
+                    || needs_check(&identity.verification)
+                    || dual_needs_check(identity) =>
             {
-                Some(check_dkim(dns, config, domain, setup).await)
+                Some(check_dkim(dns, domain, setup).await)
             }
             _ => None,
         }
@@ -252,7 +319,9 @@ pub(crate) async fn check_identity(
         }
     };
     // The TXT and DKIM lookups run concurrently.
-    let (dkim, txt) = futures_util::future::join(dkim_check, txt_check).await;
+    let (observed, txt) = futures_util::future::join(dkim_check, txt_check).await;
+    // Domain ownership counts only the three Easy DKIM CNAMEs, not the dual one.
+    let dkim = observed.as_ref().map(|o| o.keys);
     let ident = if needs_check(&identity.verification) {
         // TXT token found, or (Easy DKIM) all CNAMEs found.
         let easy = matches!(identity.dkim, Some(DkimSetup::Easy { .. }));
@@ -268,7 +337,13 @@ pub(crate) async fn check_identity(
     };
     CheckResult {
         identity: ident,
-        dkim: dkim.filter(|_| needs_check(&identity.dkim_verification)),
+        dkim: observed
+            .as_ref()
+            .map(|o| o.dkim)
+            .filter(|_| needs_check(&identity.dkim_verification)),
+        dual: observed
+            .and_then(|o| o.dual)
+            .filter(|_| dual_needs_check(identity)),
     }
 }
 

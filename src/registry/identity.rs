@@ -1,6 +1,6 @@
 //! Identities and their DKIM setups.
 
-use crate::key::SigningKey;
+use crate::key::{KeySpec, SigningKey};
 use crate::names::{DomainName, Selector};
 
 use super::status::{IdentityName, VerificationInfo, VerificationStatus};
@@ -56,16 +56,185 @@ pub struct EasyKey {
     pub key: SigningKey,
 }
 
+/// The role of one of the three Easy DKIM keys in the rotation (DESIGN.md section 7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum KeyRole {
+    /// Signs.
+    Active,
+    /// Published, not signing yet: the key the next rotation switches to.
+    Next,
+    /// The key that signed before the last switch, still published so that mail in flight
+    /// verifies.
+    Previous,
+    /// During the overlap after a switch: the token freed by the switch (the former
+    /// previous key, still published unchanged). When the overlap ends it gets a fresh key
+    /// and becomes the next key.
+    Freed,
+}
+
+impl std::fmt::Display for KeyRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyRole::Active => "active",
+            KeyRole::Next => "next",
+            KeyRole::Previous => "previous",
+            KeyRole::Freed => "freed",
+        })
+    }
+}
+
+/// What is known about one Easy DKIM key besides the key itself (parallel to
+/// [`DkimSetup::Easy`]'s `keys`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct KeySlot {
+    /// The key's role.
+    pub role: KeyRole,
+    /// When the key was generated (Unix seconds).
+    pub generated_at: u64,
+}
+
+/// Where the key rotation of an Easy DKIM identity stands. Persisted with the identity, so
+/// a registry restored from a snapshot taken at any step resumes where it stood.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "state", rename_all = "snake_case"))]
+pub enum RotationState {
+    /// Roles stable (active, next, previous), every key published; nothing under way.
+    #[default]
+    Idle,
+    /// A rotation was asked for (by [`rotate`](super::IdentityRegistry::rotate) or by the
+    /// age policy) and waits until the next key's TXT is visible through the tenant's CNAME.
+    /// Signing has not changed.
+    AwaitingNext {
+        /// When the rotation was first asked for.
+        since: u64,
+    },
+    /// Signing switched to the former next key at `switched_at`. The former active key is
+    /// now previous and stays published; when the overlap ends the freed token gets a fresh
+    /// key.
+    Overlap {
+        /// When signing switched.
+        switched_at: u64,
+    },
+}
+
+/// The extra Ed25519 key of dual signing: its own token, CNAME and operator record.
+#[derive(Clone, Debug)]
+pub struct DualKey {
+    /// The token (selector) and the Ed25519 key.
+    pub key: EasyKey,
+    /// When the key was generated (Unix seconds).
+    pub generated_at: u64,
+    /// Whether the extra CNAME has been seen. The Ed25519 signature is added only while
+    /// this is verified; once it has been seen, the identity's DKIM check requires it too.
+    pub verification: VerificationInfo,
+}
+
+/// The state of an Easy DKIM setup besides its three keys: roles and generation times,
+/// rotation progress, key-length policy, dual signing, signing zone and replication.
+#[derive(Clone, Debug)]
+pub struct EasyState {
+    /// Role and generation time of each key, parallel to `keys`.
+    pub slots: Vec<KeySlot>,
+    /// Where the rotation stands.
+    pub rotation: RotationState,
+    /// When the active key started signing (creation or the last switch).
+    pub active_since: u64,
+    /// The spec of the next key generated (at the end of a rotation's overlap).
+    pub next_key_spec: KeySpec,
+    /// When `next_key_spec` was last changed by
+    /// [`set_next_key_spec`](super::IdentityRegistry::set_next_key_spec).
+    pub key_spec_changed_at: Option<u64>,
+    /// Whether the one downgrade to RSA-1024 exempt from the 24 h rule has been used.
+    pub downgraded_to_1024: bool,
+    /// The extra Ed25519 key, when dual signing is on.
+    pub dual: Option<DualKey>,
+    /// The zone of the key records and CNAME targets: the registry's signing zone at
+    /// creation, the parent's for a replica.
+    pub signing_zone: DomainName,
+    /// For a replica: the region of the parent identity whose tokens and keys it shares.
+    pub replica_of: Option<String>,
+}
+
+impl EasyState {
+    /// A fresh state for three keys generated at `now`: key 0 active, 1 next, 2 previous.
+    pub fn new(signing_zone: DomainName, next_key_spec: KeySpec, now: u64) -> Self {
+        let slot = |role| KeySlot {
+            role,
+            generated_at: now,
+        };
+        EasyState {
+            slots: vec![
+                slot(KeyRole::Active),
+                slot(KeyRole::Next),
+                slot(KeyRole::Previous),
+            ],
+            rotation: RotationState::Idle,
+            active_since: now,
+            next_key_spec,
+            key_spec_changed_at: None,
+            downgraded_to_1024: false,
+            dual: None,
+            signing_zone,
+            replica_of: None,
+        }
+    }
+
+    /// The index of the key with `role`, if any.
+    pub fn slot_of(&self, role: KeyRole) -> Option<usize> {
+        self.slots.iter().position(|s| s.role == role)
+    }
+
+    /// The index of the signing key.
+    pub fn active(&self) -> usize {
+        self.slot_of(KeyRole::Active).unwrap_or(0)
+    }
+
+    /// Checks the invariants: three slots, exactly one active and one previous, and one
+    /// next (Idle, AwaitingNext) or one freed (Overlap).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.slots.len() != 3 {
+            return Err(format!("{} key slots, expected 3", self.slots.len()));
+        }
+        let count = |r| self.slots.iter().filter(|s| s.role == r).count();
+        let third = match self.rotation {
+            RotationState::Overlap { .. } => KeyRole::Freed,
+            _ => KeyRole::Next,
+        };
+        for role in [KeyRole::Active, KeyRole::Previous, third] {
+            if count(role) != 1 {
+                return Err(format!(
+                    "{} {role} keys in rotation state {:?}",
+                    count(role),
+                    self.rotation
+                ));
+            }
+        }
+        if self
+            .dual
+            .as_ref()
+            .is_some_and(|d| d.key.key.algorithm() != crate::key::Algorithm::Ed25519Sha256)
+        {
+            return Err("the dual-signing key is not Ed25519".into());
+        }
+        Ok(())
+    }
+}
+
 /// How a domain's DKIM signatures are made.
 #[derive(Clone, Debug)]
 pub enum DkimSetup {
     /// Easy DKIM: three tokens, each with a key published in the operator's zone and
-    /// delegated by a CNAME from the tenant's zone. `active` indexes the signing key.
+    /// delegated by a CNAME from the tenant's zone. The tokens never change; their keys and
+    /// roles do (rotation).
     Easy {
         /// The three tokens and keys.
         keys: Vec<EasyKey>,
-        /// Which of them signs.
-        active: usize,
+        /// Roles, rotation, key policy, dual signing, zone, replication.
+        state: Box<EasyState>,
     },
     /// Bring your own key: the tenant publishes the TXT record at
     /// `<selector>._domainkey.<domain>` itself.
@@ -78,22 +247,43 @@ pub enum DkimSetup {
 }
 
 impl DkimSetup {
+    /// Easy DKIM over `keys` generated at `now`, key 0 active.
+    pub fn easy(
+        keys: Vec<EasyKey>,
+        signing_zone: DomainName,
+        next_key_spec: KeySpec,
+        now: u64,
+    ) -> Self {
+        DkimSetup::Easy {
+            keys,
+            state: Box::new(EasyState::new(signing_zone, next_key_spec, now)),
+        }
+    }
+
     /// The selector and key that sign.
     pub fn signing(&self) -> (&str, &SigningKey) {
         match self {
-            DkimSetup::Easy { keys, active } => {
-                let k = &keys[*active];
+            DkimSetup::Easy { keys, state } => {
+                let k = &keys[state.active().min(keys.len().saturating_sub(1))];
                 (k.token.as_str(), &k.key)
             }
             DkimSetup::Byo { selector, key } => (selector.as_str(), key),
         }
     }
 
-    /// The Easy DKIM tokens (empty for bring-your-own-key).
+    /// The Easy DKIM tokens (empty for bring-your-own-key), without the dual-signing token.
     pub fn tokens(&self) -> Vec<&Token> {
         match self {
             DkimSetup::Easy { keys, .. } => keys.iter().map(|k| &k.token).collect(),
             DkimSetup::Byo { .. } => Vec::new(),
+        }
+    }
+
+    /// The Easy DKIM state (None for bring-your-own-key).
+    pub fn easy_state(&self) -> Option<&EasyState> {
+        match self {
+            DkimSetup::Easy { state, .. } => Some(state),
+            DkimSetup::Byo { .. } => None,
         }
     }
 }
@@ -138,6 +328,50 @@ impl Identity {
     /// The DKIM status (shorthand for `dkim_verification.status`).
     pub fn dkim_status(&self) -> VerificationStatus {
         self.dkim_verification.status
+    }
+
+    /// The spec of the key that signs now (None without a DKIM setup, or for an imported
+    /// key of an unusual size).
+    pub fn current_key_spec(&self) -> Option<KeySpec> {
+        self.dkim.as_ref().and_then(|d| d.signing().1.spec())
+    }
+
+    /// The spec of the next Easy DKIM key to be generated (None unless Easy DKIM).
+    pub fn next_key_spec(&self) -> Option<KeySpec> {
+        self.easy_state().map(|s| s.next_key_spec)
+    }
+
+    /// When an Easy DKIM key of this identity was last generated (None unless Easy DKIM).
+    pub fn last_key_generation(&self) -> Option<u64> {
+        self.easy_state()
+            .and_then(|s| s.slots.iter().map(|k| k.generated_at).max())
+    }
+
+    /// The rotation state (None unless Easy DKIM).
+    pub fn rotation_state(&self) -> Option<RotationState> {
+        self.easy_state().map(|s| s.rotation)
+    }
+
+    /// The token and role of each Easy DKIM key (empty unless Easy DKIM).
+    pub fn key_roles(&self) -> Vec<(&Token, KeyRole)> {
+        match &self.dkim {
+            Some(DkimSetup::Easy { keys, state }) => keys
+                .iter()
+                .zip(&state.slots)
+                .map(|(k, s)| (&k.token, s.role))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// For a replica: the region of its parent.
+    pub fn replica_of(&self) -> Option<&str> {
+        self.easy_state().and_then(|s| s.replica_of.as_deref())
+    }
+
+    /// The Easy DKIM state (None unless Easy DKIM).
+    pub fn easy_state(&self) -> Option<&EasyState> {
+        self.dkim.as_ref().and_then(DkimSetup::easy_state)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod notify;
 pub mod records;
 pub mod resolve;
+pub mod rotation;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod snapshot;
@@ -37,11 +38,16 @@ use crate::message::{Message, Warning};
 use crate::names::{DomainName, EmailAddress, NameError, Selector};
 use crate::signer::{sign_parsed, Profile, Signer};
 
-pub use identity::{DkimSetup, EasyKey, Identity, Token};
+pub use identity::{
+    DkimSetup, DualKey, EasyKey, EasyState, Identity, KeyRole, KeySlot, RotationState, Token,
+};
 pub use notify::{EmailNotifier, MailTransport, Notifier, OutgoingEmail};
-pub use records::{DnsRecord, Publisher, Purpose, RecordType};
+pub use records::{DnsRecord, Publisher, Purpose, RecordChange, RecordType};
 pub use resolve::{ChainStep, Decision, Resolution, SigningChoice, StepOutcome, UnsignedReason};
-pub use status::{Check, Event, IdentityName, LastError, VerificationInfo, VerificationStatus};
+pub use rotation::RotationStep;
+pub use status::{
+    Check, Event, IdentityName, LastError, RotationPhase, VerificationInfo, VerificationStatus,
+};
 
 /// The current time in Unix seconds.
 pub fn unix_now() -> u64 {
@@ -79,6 +85,8 @@ pub struct RegistryConfig {
     /// Prefix accepted on the verification TXT value (default `easydkim:`).
     pub verification_prefix: String,
     /// Spec of new Easy DKIM keys (default RSA-2048; RSA-1024 as in the original Easy DKIM).
+    /// Each identity starts with it as its `next_key_spec`, which
+    /// [`set_next_key_spec`](IdentityRegistry::set_next_key_spec) changes.
     pub key_spec: KeySpec,
     /// How long records may take to appear before a setup fails (default 72 h).
     pub detection_window: Duration,
@@ -99,6 +107,15 @@ pub struct RegistryConfig {
     /// Time budget for one identity's checks (default 30 s); past it the check counts as a
     /// transient DNS error, which never fails a setup by itself.
     pub check_budget: Duration,
+    /// With `auto_rotate`, `refresh` starts a key rotation once the active key has been
+    /// signing this long (default 180 days).
+    pub rotation_age: Duration,
+    /// How long the former active key stays published, unchanged, after a switch before
+    /// the freed token gets a fresh key (default 7 days).
+    pub rotation_overlap: Duration,
+    /// Whether `refresh` starts rotations by age and advances started ones (default true).
+    /// Without it, only [`rotate`](IdentityRegistry::rotate) moves a rotation.
+    pub auto_rotate: bool,
 }
 
 impl std::fmt::Debug for RegistryConfig {
@@ -119,6 +136,9 @@ impl std::fmt::Debug for RegistryConfig {
             .field("operator_signer", &self.operator_signer)
             .field("refresh_concurrency", &self.refresh_concurrency)
             .field("check_budget", &self.check_budget)
+            .field("rotation_age", &self.rotation_age)
+            .field("rotation_overlap", &self.rotation_overlap)
+            .field("auto_rotate", &self.auto_rotate)
             .finish_non_exhaustive()
     }
 }
@@ -140,6 +160,9 @@ impl RegistryConfig {
             token_source: Arc::new(OsTokenSource),
             refresh_concurrency: 64,
             check_budget: Duration::from_secs(30),
+            rotation_age: Duration::from_secs(180 * 24 * 3600),
+            rotation_overlap: Duration::from_secs(7 * 24 * 3600),
+            auto_rotate: true,
         })
     }
 }
@@ -200,6 +223,58 @@ pub enum RegistryError {
     /// A snapshot could not be restored.
     #[error("snapshot: {0}")]
     Snapshot(String),
+    /// The operation needs an Easy DKIM setup.
+    #[error("{0} does not use Easy DKIM")]
+    NotEasyDkim(IdentityName),
+    /// The next key spec was changed less than 24 hours ago.
+    #[error(
+        "the key length of {identity} was changed less than 24 hours ago; retry at {retry_at}"
+    )]
+    KeySpecChangeTooSoon {
+        /// The identity.
+        identity: IdentityName,
+        /// When a change is allowed again (Unix seconds).
+        retry_at: u64,
+    },
+    /// The identity is a replica: its keys follow its parent's (rotate, change key length
+    /// or dual signing on the parent).
+    #[error("{identity} is a replica of the identity in {parent_region}; change the parent")]
+    IsReplica {
+        /// The identity.
+        identity: IdentityName,
+        /// The region of its parent.
+        parent_region: String,
+    },
+    /// No registry for this region.
+    #[error("no region {0}")]
+    UnknownRegion(String),
+    /// Replication to the region the parent is in.
+    #[error("cannot replicate {identity} within region {region}")]
+    SameRegion {
+        /// The identity.
+        identity: IdentityName,
+        /// The region.
+        region: String,
+    },
+    /// The parent uses bring-your-own-key: its key cannot be shared.
+    #[error("{0} uses its own key; only Easy DKIM identities can be replicated")]
+    ParentUsesOwnKey(IdentityName),
+    /// The parent is itself a replica.
+    #[error(
+        "{identity} is itself a replica of the identity in {parent_region}; replicate that one"
+    )]
+    ReplicaOfReplica {
+        /// The identity.
+        identity: IdentityName,
+        /// The region of the parent's own parent.
+        parent_region: String,
+    },
+    /// The identity already uses that DKIM method.
+    #[error("{0} already uses that DKIM method")]
+    SameMethod(IdentityName),
+    /// The identity kept changing under a rotation step; try again.
+    #[error("{0} changed concurrently; try again")]
+    ConcurrentChange(IdentityName),
 }
 
 /// How a new domain identity signs.
@@ -264,6 +339,9 @@ pub struct RefreshReport {
     pub checked: usize,
     /// Transitions applied by this call, in order (each is reported by exactly one call).
     pub events: Vec<Event>,
+    /// The automatic rotation steps this call took, with the operator-zone record changes
+    /// each asks for (see [`rotation`]).
+    pub rotations: Vec<(IdentityName, RotationStep)>,
 }
 
 /// Which signature the tenant part of a message got.
@@ -282,6 +360,8 @@ pub struct SignOutcome {
     pub message: Vec<u8>,
     /// The tenant signature, or why there is none.
     pub tenant: TenantSignature,
+    /// Dual signing: the tenant's second (Ed25519) signature, same `d=`, its own selector.
+    pub dual_signature: Option<SigningChoice>,
     /// Whether the operator signature was added.
     pub operator_signed: bool,
     /// The resolution chain behind the decision.
@@ -359,7 +439,7 @@ impl IdentityRegistry {
     }
 
     /// Applies `f` to the identity `name` under the write lock; `f` returns the new identity.
-    fn update<T>(
+    pub(crate) fn update<T>(
         &self,
         name: &IdentityName,
         f: impl FnOnce(&Identity) -> Result<(Identity, T), RegistryError>,
@@ -375,7 +455,26 @@ impl IdentityRegistry {
         Ok(out)
     }
 
-    fn insert_new(&self, identity: Identity) -> Result<Arc<Identity>, RegistryError> {
+    /// Like [`update`](Self::update), but `f` may leave the identity unchanged (None).
+    pub(crate) fn update_maybe<T>(
+        &self,
+        name: &IdentityName,
+        f: impl FnOnce(&Identity) -> Result<(Option<Identity>, T), RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let current = guard
+            .identities
+            .get(name)
+            .ok_or_else(|| RegistryError::UnknownIdentity(name.clone()))?;
+        let (next, out) = f(current)?;
+        if let Some(mut next) = next {
+            next.version = current.version + 1;
+            Arc::make_mut(&mut guard).apply(Change::Upsert(Arc::new(next)));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn insert_new(&self, identity: Identity) -> Result<Arc<Identity>, RegistryError> {
         let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
         if guard.identities.contains_key(&identity.name) {
             return Err(RegistryError::IdentityExists(identity.name));
@@ -385,7 +484,7 @@ impl IdentityRegistry {
         Ok(identity)
     }
 
-    fn random_token(&self) -> Token {
+    pub(crate) fn random_token(&self) -> Token {
         let mut b = [0u8; 20];
         self.config.token_source.fill(&mut b);
         Token::from_random(&b)
@@ -397,7 +496,7 @@ impl IdentityRegistry {
         base64::engine::general_purpose::STANDARD.encode(b)
     }
 
-    fn new_easy_keys(&self) -> Result<Vec<EasyKey>, RegistryError> {
+    pub(crate) fn new_easy_keys(&self) -> Result<Vec<EasyKey>, RegistryError> {
         (0..3)
             .map(|_| {
                 Ok(EasyKey {
@@ -408,12 +507,22 @@ impl IdentityRegistry {
             .collect()
     }
 
-    fn dkim_from_setup(&self, setup: DomainSetup) -> Result<Option<DkimSetup>, RegistryError> {
+    pub(crate) fn new_easy_setup(&self, keys: Vec<EasyKey>, now: u64) -> DkimSetup {
+        DkimSetup::easy(
+            keys,
+            self.config.signing_zone.clone(),
+            self.config.key_spec,
+            now,
+        )
+    }
+
+    fn dkim_from_setup(
+        &self,
+        setup: DomainSetup,
+        now: u64,
+    ) -> Result<Option<DkimSetup>, RegistryError> {
         Ok(match setup {
-            DomainSetup::EasyDkim => Some(DkimSetup::Easy {
-                keys: self.new_easy_keys()?,
-                active: 0,
-            }),
+            DomainSetup::EasyDkim => Some(self.new_easy_setup(self.new_easy_keys()?, now)),
             DomainSetup::EasyDkimWith(keys) => {
                 if keys.len() != 3 {
                     return Err(RegistryError::Snapshot(format!(
@@ -421,7 +530,7 @@ impl IdentityRegistry {
                         keys.len()
                     )));
                 }
-                Some(DkimSetup::Easy { keys, active: 0 })
+                Some(self.new_easy_setup(keys, now))
             }
             DomainSetup::BringYourOwnKey { selector, key } => {
                 Some(DkimSetup::Byo { selector, key })
@@ -447,7 +556,7 @@ impl IdentityRegistry {
         if self.snapshot().identities.contains_key(&name) {
             return Err(RegistryError::IdentityExists(name));
         }
-        let dkim = self.dkim_from_setup(setup)?;
+        let dkim = self.dkim_from_setup(setup, now)?;
         let dkim_status = if dkim.is_some() {
             VerificationStatus::Pending
         } else {
@@ -474,7 +583,7 @@ impl IdentityRegistry {
         now: u64,
     ) -> Result<Arc<Identity>, RegistryError> {
         let name = IdentityName::Domain(DomainName::parse(domain)?);
-        let dkim = self.dkim_from_setup(setup)?;
+        let dkim = self.dkim_from_setup(setup, now)?;
         self.update(&name, |cur| {
             if cur.dkim.is_some() {
                 return Err(RegistryError::DkimAlreadySetUp(name.clone()));
@@ -557,7 +666,7 @@ impl IdentityRegistry {
         Ok(event)
     }
 
-    fn queue(&self, events: Vec<Event>) {
+    pub(crate) fn queue(&self, events: Vec<Event>) {
         self.queued
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -612,6 +721,11 @@ impl IdentityRegistry {
             }
             if failed(&cur.dkim_verification) {
                 next.dkim_verification = VerificationInfo::new(VerificationStatus::Pending, now);
+                if let Some(DkimSetup::Easy { state, .. }) = next.dkim.as_mut() {
+                    if let Some(dual) = state.dual.as_mut().filter(|d| failed(&d.verification)) {
+                        dual.verification = VerificationInfo::new(VerificationStatus::Pending, now);
+                    }
+                }
             }
             let mut events = Vec::new();
             for (check, before) in [
@@ -664,7 +778,10 @@ impl IdentityRegistry {
     }
 
     /// The records the tenant publishes for an identity: the verification TXT, then the
-    /// three Easy DKIM CNAMEs or the bring-your-own-key TXT. Empty for email identities.
+    /// three Easy DKIM CNAMEs (and the dual-signing CNAME, when on) or the
+    /// bring-your-own-key TXT. Empty for email identities. The CNAME targets are in the
+    /// setup's own signing zone (the parent's, for a replica), so a replica's records are
+    /// its parent's.
     pub fn tenant_records(&self, identity: &Identity) -> Vec<DnsRecord> {
         let Some(domain) = identity.domain() else {
             return Vec::new();
@@ -680,12 +797,12 @@ impl IdentityRegistry {
             });
         }
         match &identity.dkim {
-            Some(DkimSetup::Easy { keys, .. }) => {
-                for k in keys {
+            Some(DkimSetup::Easy { keys, state }) => {
+                for k in keys.iter().chain(state.dual.as_ref().map(|d| &d.key)) {
                     out.push(DnsRecord {
                         record_type: RecordType::Cname,
                         name: format!("{}._domainkey.{}", k.token, domain),
-                        value: format!("{}.{}", k.token, self.config.signing_zone),
+                        value: format!("{}.{}", k.token, state.signing_zone),
                         publisher: Publisher::Tenant,
                         purpose: Purpose::DkimDelegation,
                     });
@@ -704,26 +821,23 @@ impl IdentityRegistry {
     }
 
     /// The records the operator publishes in its signing zone for an identity: one key TXT
-    /// per Easy DKIM token.
+    /// per Easy DKIM token (and one for the dual-signing token, when on), in the setup's
+    /// own signing zone. A replica's are its parent's records (publish them once).
     pub fn operator_records(&self, identity: &Identity) -> Vec<DnsRecord> {
-        match &identity.dkim {
-            Some(DkimSetup::Easy { keys, .. }) => keys
-                .iter()
-                .map(|k| DnsRecord {
-                    record_type: RecordType::Txt,
-                    name: format!("{}.{}", k.token, self.config.signing_zone),
-                    value: k.key.dns_record(),
-                    publisher: Publisher::Operator,
-                    purpose: Purpose::DkimKey,
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
+        identity
+            .dkim
+            .as_ref()
+            .map(operator_records_of)
+            .unwrap_or_default()
     }
 
     /// Checks every identity that needs it through `dns` and applies the transitions.
     /// Each transition is in the report of exactly one call and handed once to the
-    /// notifier.
+    /// notifier. With [`RegistryConfig::auto_rotate`] it also moves key rotations one step
+    /// (see [`rotation`]): starts one when the active key is older than
+    /// [`RegistryConfig::rotation_age`], switches once the next key is visible, and gives
+    /// the freed token a fresh key after the overlap; each step is an event with
+    /// [`Check::Rotation`].
     pub async fn refresh(&self, dns: &dyn DnsVerifier, now: u64) -> RefreshReport {
         let snapshot = self.snapshot();
         let window = secs(self.config.detection_window);
@@ -745,18 +859,26 @@ impl IdentityRegistry {
         let checked: Vec<_> =
             futures_util::stream::iter(to_check.into_iter().map(|identity| async move {
                 let check = checks::check_identity(dns, &self.config, &identity);
-                let result = match futures_util::future::select(
-                    Box::pin(check),
+                // The rotation's own lookup (or key generation), when a step is due.
+                let rotation = async {
+                    match rotation::prepare(&self.config, &identity, rotation::Trigger::Auto, now) {
+                        Ok(Some(prep)) => rotation::execute(dns, prep).await.ok(),
+                        _ => None,
+                    }
+                };
+                let both = futures_util::future::join(check, rotation);
+                let (result, prepared) = match futures_util::future::select(
+                    Box::pin(both),
                     futures_timer::Delay::new(budget),
                 )
                 .await
                 {
                     futures_util::future::Either::Left((r, _)) => r,
                     futures_util::future::Either::Right(_) => {
-                        checks::CheckResult::transient(&identity)
+                        (checks::CheckResult::transient(&identity), None)
                     }
                 };
-                (identity, Some(result))
+                (identity, Some((result, prepared)))
             }))
             .buffer_unordered(self.config.refresh_concurrency.max(1))
             .collect()
@@ -767,6 +889,7 @@ impl IdentityRegistry {
         let mut report = RefreshReport {
             checked: results.iter().filter(|(_, r)| r.is_some()).count(),
             events: Vec::new(),
+            rotations: Vec::new(),
         };
         {
             let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
@@ -779,8 +902,10 @@ impl IdentityRegistry {
                     continue;
                 }
                 let mut next = (**current).clone();
+                let mut prepared_rotation = None;
                 match result {
-                    Some(r) => {
+                    Some((r, prepared)) => {
+                        prepared_rotation = prepared;
                         if let Some(obs) = r.identity {
                             next.verification =
                                 checks::step(&current.verification, obs, now, window, grace);
@@ -788,6 +913,26 @@ impl IdentityRegistry {
                         if let Some(obs) = r.dkim {
                             next.dkim_verification =
                                 checks::step(&current.dkim_verification, obs, now, window, grace);
+                        }
+                        if let (Some(obs), Some(DkimSetup::Easy { state, .. })) =
+                            (r.dual, next.dkim.as_mut())
+                        {
+                            if let Some(dual) = state.dual.as_mut() {
+                                let before = dual.verification.status;
+                                dual.verification =
+                                    checks::step(&dual.verification, obs, now, window, grace);
+                                if before != dual.verification.status {
+                                    report.events.push(Event {
+                                        region: self.config.region.clone(),
+                                        identity: next.name.clone(),
+                                        check: Check::DualSigning,
+                                        from: before,
+                                        to: dual.verification.status,
+                                        at: now,
+                                        last_error: dual.verification.last_error,
+                                    });
+                                }
+                            }
                         }
                     }
                     None => {
@@ -818,6 +963,22 @@ impl IdentityRegistry {
                             at: now,
                             last_error: after.last_error,
                         });
+                    }
+                }
+                // An automatic rotation step, on the statuses just updated.
+                if let Some(prepared) = prepared_rotation {
+                    if let Ok(rotation::Applied::Done {
+                        next: rotated,
+                        step,
+                        event,
+                    }) =
+                        rotation::apply(&self.config, &next, rotation::Trigger::Auto, prepared, now)
+                    {
+                        if let Some(rotated) = rotated {
+                            next = rotated;
+                        }
+                        report.events.extend(event);
+                        report.rotations.push((next.name.clone(), step));
                     }
                 }
                 next.version = current.version + 1;
@@ -856,8 +1017,9 @@ impl IdentityRegistry {
         self.sign_at(message, unix_now())
     }
 
-    /// Signs `message` as of `now`: the governing identity's signature (if any) and the
-    /// operator signature (if configured), prepended to the caller's bytes. An unsigned
+    /// Signs `message` as of `now`: the governing identity's signature (if any; two, RSA
+    /// and Ed25519, under dual signing) and the operator signature (if configured),
+    /// prepended to the caller's bytes, all over one body pass. An unsigned
     /// outcome is not an error: the message is returned with the reason. Errors only for a
     /// malformed message.
     pub fn sign_at(&self, message: &[u8], now: u64) -> Result<SignOutcome, SignError> {
@@ -870,7 +1032,7 @@ impl IdentityRegistry {
             })
         })?;
         let snapshot = self.snapshot();
-        let (resolution, key) = resolve::resolve(
+        let (resolution, keys) = resolve::resolve(
             &snapshot.identities,
             &address,
             now,
@@ -878,18 +1040,38 @@ impl IdentityRegistry {
         );
         drop(snapshot);
 
-        let tenant_signer = match (&resolution.decision, key) {
-            (Decision::Sign(choice), Some(key)) => {
-                let mut s = Signer::from_parts(
-                    key,
-                    choice.domain.clone(),
-                    Selector::parse(&choice.selector)
-                        .map_err(|_| SignError::InvalidSelector(choice.selector.clone()))?,
-                );
-                s.profile(self.config.profile).signing_time(Some(now));
-                Some(s)
+        let tenant_signer = |key: SigningKey, domain: &DomainName, selector: &str| {
+            let mut s = Signer::from_parts(
+                key,
+                domain.clone(),
+                Selector::parse(selector)
+                    .map_err(|_| SignError::InvalidSelector(selector.to_string()))?,
+            );
+            s.profile(self.config.profile).signing_time(Some(now));
+            Ok::<_, SignError>(s)
+        };
+        let (tenant_signer, dual_signer, dual_choice) = match (&resolution.decision, keys) {
+            (
+                Decision::Sign(choice),
+                resolve::Keys {
+                    main: Some(key),
+                    dual,
+                },
+            ) => {
+                let main = tenant_signer(key, &choice.domain, &choice.selector)?;
+                match dual {
+                    Some((selector, key)) => {
+                        let signer = tenant_signer(key, &choice.domain, &selector)?;
+                        let dual_choice = SigningChoice {
+                            selector,
+                            ..choice.clone()
+                        };
+                        (Some(main), Some(signer), Some(dual_choice))
+                    }
+                    None => (Some(main), None, None),
+                }
             }
-            _ => None,
+            _ => (None, None, None),
         };
         let operator = self.config.operator_signer.as_ref().map(|s| {
             let mut s = s.clone();
@@ -898,7 +1080,11 @@ impl IdentityRegistry {
             }
             s
         });
-        let signers: Vec<&Signer> = tenant_signer.iter().chain(operator.iter()).collect();
+        let signers: Vec<&Signer> = tenant_signer
+            .iter()
+            .chain(dual_signer.iter())
+            .chain(operator.iter())
+            .collect();
         let (message_out, warnings) = if signers.is_empty() {
             (message.to_vec(), msg.all_warnings())
         } else {
@@ -912,10 +1098,34 @@ impl IdentityRegistry {
         Ok(SignOutcome {
             message: message_out,
             tenant,
+            dual_signature: dual_choice,
             operator_signed: operator.is_some(),
             resolution,
             warnings,
         })
+    }
+}
+
+/// The operator-zone key TXT of one Easy DKIM token.
+pub(crate) fn key_record(zone: &DomainName, k: &EasyKey) -> DnsRecord {
+    DnsRecord {
+        record_type: RecordType::Txt,
+        name: format!("{}.{}", k.token, zone),
+        value: k.key.dns_record(),
+        publisher: Publisher::Operator,
+        purpose: Purpose::DkimKey,
+    }
+}
+
+/// The operator-zone records of a setup: the three keys, then the dual-signing key.
+pub(crate) fn operator_records_of(setup: &DkimSetup) -> Vec<DnsRecord> {
+    match setup {
+        DkimSetup::Easy { keys, state } => keys
+            .iter()
+            .chain(state.dual.as_ref().map(|d| &d.key))
+            .map(|k| key_record(&state.signing_zone, k))
+            .collect(),
+        DkimSetup::Byo { .. } => Vec::new(),
     }
 }
 
@@ -956,11 +1166,25 @@ impl Regions {
         self.registries.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// Refreshes every region.
+    /// Refreshes every region (in region-name order), then copies parents' keys to their
+    /// replicas ([`sync_replicas`](Self::sync_replicas)); the rotation events that copy
+    /// makes are appended to the replica region's report and handed to its notifier.
     pub async fn refresh_all(&self, dns: &dyn DnsVerifier, now: u64) -> Vec<RefreshReport> {
         let mut out = Vec::new();
         for reg in self.registries.values() {
             out.push(reg.refresh(dns, now).await);
+        }
+        let synced = self.sync_replicas(now);
+        for (report, reg) in out.iter_mut().zip(self.registries.values()) {
+            let mine: Vec<Event> = synced
+                .iter()
+                .filter(|e| e.region == reg.config.region)
+                .cloned()
+                .collect();
+            if !mine.is_empty() {
+                report.events.extend(mine);
+                reg.flush_notifications().await;
+            }
         }
         out
     }

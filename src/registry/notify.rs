@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::status::{Check, Event, IdentityName, VerificationStatus};
+use super::status::{Check, Event, IdentityName, RotationPhase, VerificationStatus};
 
 /// Receives each status transition once, after it has been applied.
 #[async_trait]
@@ -93,9 +93,13 @@ impl EmailNotifier {
     /// The subject and body for an event.
     pub fn compose(event: &Event) -> (String, String) {
         use VerificationStatus::*;
+        if let Check::Rotation(phase) = event.check {
+            return Self::compose_rotation(event, phase);
+        }
         let what = match event.check {
             Check::Identity => "Identity verification",
-            Check::Dkim => "DKIM setup",
+            Check::DualSigning => "Ed25519 DKIM key",
+            _ => "DKIM setup",
         };
         let outcome = match event.to {
             Success if event.from == TemporaryFailure => "restored",
@@ -128,6 +132,29 @@ impl EmailNotifier {
             Success => body.push_str("\nMail from this identity is now signed.\n"),
             _ => {}
         }
+        (subject, body)
+    }
+
+    fn compose_rotation(event: &Event, phase: RotationPhase) -> (String, String) {
+        let subject = format!(
+            "DKIM key rotation for {} in {}: {phase}",
+            event.identity, event.region
+        );
+        let mut body = format!(
+            "The DKIM key rotation for {} in region {} {phase}.\n",
+            event.identity, event.region
+        );
+        body.push_str(match phase {
+            RotationPhase::AwaitingNext => {
+                "\nThe next key is not yet visible through your DKIM CNAME records. Keep the \
+                 three CNAME records in place; signing continues with the current key.\n"
+            }
+            RotationPhase::Switched => {
+                "\nMail is now signed with the next key. No action is needed: your DKIM CNAME \
+                 records stay as they are.\n"
+            }
+            _ => "\nNo action is needed: your DKIM CNAME records stay as they are.\n",
+        });
         (subject, body)
     }
 }

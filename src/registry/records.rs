@@ -87,6 +87,52 @@ impl DnsRecord {
     }
 }
 
+/// A change to the operator's zone that a registry operation asks for (key rotation, dual
+/// signing, switching methods). Apply each by record name: the name holds exactly the
+/// record given afterwards (or nothing, for `Remove`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordChange {
+    /// Make sure this record is published (a new record, or one an operation waits for).
+    Publish(DnsRecord),
+    /// Replace the record at `old.name` (same name) with `new`.
+    Replace {
+        /// What is published now.
+        old: DnsRecord,
+        /// What is to be published instead.
+        new: DnsRecord,
+    },
+    /// Leave this record published as it is.
+    Keep(DnsRecord),
+    /// Remove this record (it is no longer used to sign; keep it a little longer if mail
+    /// signed with it may still be in flight).
+    Remove(DnsRecord),
+}
+
+impl RecordChange {
+    /// The record the name holds after the change (None for `Remove`).
+    pub fn target(&self) -> Option<&DnsRecord> {
+        match self {
+            RecordChange::Publish(r) | RecordChange::Keep(r) => Some(r),
+            RecordChange::Replace { new, .. } => Some(new),
+            RecordChange::Remove(_) => None,
+        }
+    }
+
+    /// The owner name the change concerns.
+    pub fn name(&self) -> &str {
+        match self {
+            RecordChange::Publish(r) | RecordChange::Keep(r) | RecordChange::Remove(r) => &r.name,
+            RecordChange::Replace { new, .. } => &new.name,
+        }
+    }
+
+    /// Whether the operator has something to do (anything but `Keep`).
+    pub fn is_action(&self) -> bool {
+        !matches!(self, RecordChange::Keep(_))
+    }
+}
+
 /// Splits a TXT value into character-strings of at most 255 bytes (RFC 1035 3.3), on char
 /// boundaries (DKIM records are ASCII, so this is exact).
 pub fn split_txt(value: &str) -> Vec<&str> {

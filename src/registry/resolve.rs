@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::key::SigningKey;
 use crate::names::{DomainName, EmailAddress};
 
-use super::identity::Identity;
+use super::identity::{DkimSetup, Identity};
 use super::status::{IdentityName, VerificationStatus};
 
 /// Why a message goes out unsigned.
@@ -112,13 +112,23 @@ pub fn candidates(address: &EmailAddress) -> Vec<IdentityName> {
     out
 }
 
-/// Resolves `address` against the identities; returns the key to sign with, if any.
+/// The keys a resolution signs with.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Keys {
+    /// The governing domain's signing key.
+    pub(crate) main: Option<SigningKey>,
+    /// Dual signing: the selector and Ed25519 key of the second signature, when its CNAME
+    /// is verified.
+    pub(crate) dual: Option<(String, SigningKey)>,
+}
+
+/// Resolves `address` against the identities; returns the keys to sign with, if any.
 pub(crate) fn resolve(
     identities: &BTreeMap<IdentityName, Arc<Identity>>,
     address: &EmailAddress,
     now: u64,
     grace: u64,
-) -> (Resolution, Option<SigningKey>) {
+) -> (Resolution, Keys) {
     let mut chain = Vec::new();
     let mut verified_seen = false;
     let mut governing: Option<IdentityName> = None;
@@ -147,7 +157,7 @@ pub(crate) fn resolve(
             let decision = Decision::Unsigned(UnsignedReason::SigningDisabled {
                 identity: candidate,
             });
-            return (Resolution { decision, chain }, None);
+            return (Resolution { decision, chain }, Keys::default());
         }
         match (&identity.dkim, identity.domain()) {
             (Some(setup), Some(domain)) => {
@@ -163,19 +173,30 @@ pub(crate) fn resolve(
                         domain: domain.clone(),
                         selector: selector.to_string(),
                     };
+                    let dual = match setup {
+                        DkimSetup::Easy { state, .. } => state
+                            .dual
+                            .as_ref()
+                            .filter(|d| d.verification.is_verified(now, grace))
+                            .map(|d| (d.key.token.to_string(), d.key.key.clone())),
+                        DkimSetup::Byo { .. } => None,
+                    };
                     return (
                         Resolution {
                             decision: Decision::Sign(choice),
                             chain,
                         },
-                        Some(key.clone()),
+                        Keys {
+                            main: Some(key.clone()),
+                            dual,
+                        },
                     );
                 }
                 let decision = Decision::Unsigned(UnsignedReason::DkimNotVerified {
                     identity: candidate,
                     status,
                 });
-                return (Resolution { decision, chain }, None);
+                return (Resolution { decision, chain }, Keys::default());
             }
             _ => chain.push(ChainStep {
                 candidate,
@@ -193,6 +214,6 @@ pub(crate) fn resolve(
             decision: Decision::Unsigned(reason),
             chain,
         },
-        None,
+        Keys::default(),
     )
 }

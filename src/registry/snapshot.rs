@@ -11,10 +11,12 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use crate::key::SigningKey;
-use crate::names::Selector;
+use crate::key::{KeySpec, SigningKey};
+use crate::names::{DomainName, Selector};
 
-use super::identity::{DkimSetup, EasyKey, Identity, Token};
+use super::identity::{
+    DkimSetup, DualKey, EasyKey, EasyState, Identity, KeyRole, KeySlot, RotationState, Token,
+};
 use super::status::{IdentityName, VerificationInfo};
 use super::{IdentityRegistry, RegistryConfig, RegistryError, State};
 
@@ -54,9 +56,26 @@ impl SecretKeyDer {
     }
 }
 
-/// A DKIM setup in a snapshot.
+/// The dual-signing key of an Easy DKIM setup in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DualSnapshot {
+    /// The extra token.
+    pub token: String,
+    /// The Ed25519 key.
+    pub key: SecretKeyDer,
+    /// When it was generated.
+    pub generated_at: u64,
+    /// Whether its CNAME has been seen.
+    pub verification: VerificationInfo,
+}
+
+/// A DKIM setup in a snapshot. The Easy DKIM fields after `active` came with key rotation;
+/// a snapshot without them loads as "key `active` signs, the one after it is next, the
+/// other previous, all generated at the identity's creation, no rotation under way, in the
+/// registry's signing zone".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // a serialization image, built once per identity
 pub enum DkimSnapshot {
     /// Easy DKIM.
     Easy {
@@ -64,6 +83,33 @@ pub enum DkimSnapshot {
         keys: Vec<(String, SecretKeyDer)>,
         /// Index of the signing key.
         active: usize,
+        /// Role and generation time of each key.
+        #[serde(default)]
+        slots: Vec<KeySlot>,
+        /// Where the rotation stands.
+        #[serde(default)]
+        rotation: RotationState,
+        /// When the active key started signing.
+        #[serde(default)]
+        active_since: Option<u64>,
+        /// The spec of the next key (`RSA-2048`, `Ed25519`, ...).
+        #[serde(default)]
+        next_key_spec: Option<String>,
+        /// When the next key spec was last changed.
+        #[serde(default)]
+        key_spec_changed_at: Option<u64>,
+        /// Whether the exempt downgrade to RSA-1024 was used.
+        #[serde(default)]
+        downgraded_to_1024: bool,
+        /// The dual-signing key.
+        #[serde(default)]
+        dual: Option<DualSnapshot>,
+        /// The zone of the key records.
+        #[serde(default)]
+        signing_zone: Option<String>,
+        /// For a replica: its parent's region.
+        #[serde(default)]
+        replica_of: Option<String>,
     },
     /// Bring your own key.
     Byo {
@@ -108,6 +154,118 @@ pub struct Snapshot {
     pub identities: Vec<IdentitySnapshot>,
 }
 
+fn parse_key_spec(s: &str) -> Option<KeySpec> {
+    [
+        KeySpec::Rsa1024,
+        KeySpec::Rsa2048,
+        KeySpec::Rsa3072,
+        KeySpec::Rsa4096,
+        KeySpec::Ed25519,
+    ]
+    .into_iter()
+    .find(|k| k.to_string().eq_ignore_ascii_case(s))
+}
+
+fn parse_token(name: &str, t: &str) -> Result<Token, RegistryError> {
+    Token::parse(t).ok_or_else(|| RegistryError::Snapshot(format!("{name}: bad token `{t}`")))
+}
+
+/// An Easy DKIM setup from a snapshot, filling in what older snapshots lack.
+fn restore_easy(
+    config: &RegistryConfig,
+    name: &str,
+    created_at: u64,
+    snap: &DkimSnapshot,
+) -> Result<DkimSetup, RegistryError> {
+    let DkimSnapshot::Easy {
+        keys,
+        active,
+        slots,
+        rotation,
+        active_since,
+        next_key_spec,
+        key_spec_changed_at,
+        downgraded_to_1024,
+        dual,
+        signing_zone,
+        replica_of,
+    } = snap
+    else {
+        return Err(RegistryError::Snapshot(format!("{name}: not Easy DKIM")));
+    };
+    let bad = |what: String| RegistryError::Snapshot(format!("{name}: {what}"));
+    if keys.len() != 3 || *active >= keys.len() {
+        return Err(bad("Easy DKIM needs 3 keys and a valid active index".into()));
+    }
+    let keys = keys
+        .iter()
+        .map(|(t, k)| {
+            Ok(EasyKey {
+                token: parse_token(name, t)?,
+                key: k.to_key()?,
+            })
+        })
+        .collect::<Result<Vec<_>, RegistryError>>()?;
+    let slots = if slots.is_empty() {
+        (0..3)
+            .map(|i| KeySlot {
+                role: match (i + 3 - active) % 3 {
+                    0 => KeyRole::Active,
+                    1 => KeyRole::Next,
+                    _ => KeyRole::Previous,
+                },
+                generated_at: created_at,
+            })
+            .collect()
+    } else {
+        slots.clone()
+    };
+    let signing_zone = match signing_zone {
+        Some(z) => DomainName::parse(z)?,
+        None => config.signing_zone.clone(),
+    };
+    let next_key_spec = match next_key_spec {
+        Some(spec) => {
+            parse_key_spec(spec).ok_or_else(|| bad(format!("unknown key spec `{spec}`")))?
+        }
+        None => config.key_spec,
+    };
+    let dual = dual
+        .as_ref()
+        .map(|d| {
+            Ok::<_, RegistryError>(DualKey {
+                key: EasyKey {
+                    token: parse_token(name, &d.token)?,
+                    key: d.key.to_key()?,
+                },
+                generated_at: d.generated_at,
+                verification: d.verification.clone(),
+            })
+        })
+        .transpose()?;
+    let state = EasyState {
+        slots,
+        rotation: *rotation,
+        active_since: active_since.unwrap_or(created_at),
+        next_key_spec,
+        key_spec_changed_at: *key_spec_changed_at,
+        downgraded_to_1024: *downgraded_to_1024,
+        dual,
+        signing_zone,
+        replica_of: replica_of.clone(),
+    };
+    state.validate().map_err(bad)?;
+    if state.active() != *active {
+        return Err(bad(format!(
+            "active index {active} disagrees with the key roles"
+        )));
+    }
+    Ok(DkimSetup::Easy {
+        keys,
+        state: Box::new(state),
+    })
+}
+
 impl IdentityRegistry {
     /// The whole state as a serializable snapshot.
     pub fn to_snapshot(&self) -> Result<Snapshot, RegistryError> {
@@ -116,12 +274,32 @@ impl IdentityRegistry {
         for i in state.identities.values() {
             let dkim = match &i.dkim {
                 None => None,
-                Some(DkimSetup::Easy { keys, active }) => Some(DkimSnapshot::Easy {
+                Some(DkimSetup::Easy { keys, state }) => Some(DkimSnapshot::Easy {
                     keys: keys
                         .iter()
                         .map(|k| Ok((k.token.to_string(), SecretKeyDer::from_key(&k.key)?)))
                         .collect::<Result<_, RegistryError>>()?,
-                    active: *active,
+                    active: state.active(),
+                    slots: state.slots.clone(),
+                    rotation: state.rotation,
+                    active_since: Some(state.active_since),
+                    next_key_spec: Some(state.next_key_spec.to_string()),
+                    key_spec_changed_at: state.key_spec_changed_at,
+                    downgraded_to_1024: state.downgraded_to_1024,
+                    dual: state
+                        .dual
+                        .as_ref()
+                        .map(|d| {
+                            Ok::<_, RegistryError>(DualSnapshot {
+                                token: d.key.token.to_string(),
+                                key: SecretKeyDer::from_key(&d.key.key)?,
+                                generated_at: d.generated_at,
+                                verification: d.verification.clone(),
+                            })
+                        })
+                        .transpose()?,
+                    signing_zone: Some(state.signing_zone.to_string()),
+                    replica_of: state.replica_of.clone(),
                 }),
                 Some(DkimSetup::Byo { selector, key }) => Some(DkimSnapshot::Byo {
                     selector: selector.to_string(),
@@ -169,28 +347,8 @@ impl IdentityRegistry {
             let name = IdentityName::parse(&s.name)?;
             let dkim = match &s.dkim {
                 None => None,
-                Some(DkimSnapshot::Easy { keys, active }) => {
-                    if keys.len() != 3 || *active >= keys.len() {
-                        return Err(RegistryError::Snapshot(format!(
-                            "{}: Easy DKIM needs 3 keys and a valid active index",
-                            s.name
-                        )));
-                    }
-                    let keys = keys
-                        .iter()
-                        .map(|(t, k)| {
-                            Ok(EasyKey {
-                                token: Token::parse(t).ok_or_else(|| {
-                                    RegistryError::Snapshot(format!("{}: bad token `{t}`", s.name))
-                                })?,
-                                key: k.to_key()?,
-                            })
-                        })
-                        .collect::<Result<Vec<_>, RegistryError>>()?;
-                    Some(DkimSetup::Easy {
-                        keys,
-                        active: *active,
-                    })
+                Some(easy @ DkimSnapshot::Easy { .. }) => {
+                    Some(restore_easy(&config, &s.name, s.created_at, easy)?)
                 }
                 Some(DkimSnapshot::Byo { selector, key }) => Some(DkimSetup::Byo {
                     selector: Selector::parse(selector)?,

@@ -150,11 +150,41 @@ impl From<EmailAddress> for IdentityName {
 
 /// Which verification a transition concerns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Check {
     /// Ownership of the identity (TXT token, DKIM CNAMEs, or email confirmation).
     Identity,
     /// The DKIM setup (Easy DKIM CNAMEs or the bring-your-own-key TXT).
     Dkim,
+    /// The extra Ed25519 key of dual signing (its CNAME).
+    DualSigning,
+    /// A step of an Easy DKIM key rotation. `from` and `to` are both the DKIM status (a
+    /// rotation does not change it).
+    Rotation(RotationPhase),
+}
+
+/// The step of a key rotation an event reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RotationPhase {
+    /// A rotation started and waits until the next key's TXT is visible through the
+    /// tenant's CNAME (reported once, when the wait begins).
+    AwaitingNext,
+    /// Signing switched to the next key; the former active key stays published as previous.
+    Switched,
+    /// The overlap ended: the freed token got a fresh key, the new next key, which the
+    /// operator must publish.
+    NextKeyGenerated,
+}
+
+impl std::fmt::Display for RotationPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RotationPhase::AwaitingNext => "waiting for the next key",
+            RotationPhase::Switched => "switched to the next key",
+            RotationPhase::NextKeyGenerated => "generated a new next key",
+        })
+    }
 }
 
 /// One status transition, emitted exactly once.

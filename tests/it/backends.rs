@@ -13,7 +13,11 @@ fn every_backend_signs_every_key_identically() {
     for file in ["rsa1024.pem", "rsa2048.pem", "rsa4096.pem", "ed25519.pem"] {
         let k = key(file);
         // RSA goes to the fastest backend compiled in; Ed25519 to ed25519-dalek.
-        let default = if file.starts_with("ed") { Backend::RustCrypto } else { Backend::available()[0] };
+        let default = if file.starts_with("ed") {
+            Backend::RustCrypto
+        } else {
+            Backend::available()[0]
+        };
         assert_eq!(k.backend(), default, "{file}");
         let digest = [0x5au8; 32];
         let reference = k.with_backend(Backend::RustCrypto);

@@ -8,16 +8,25 @@ mod cli;
 mod errors;
 mod interop;
 mod lifecycle;
+mod limits;
 mod mail_auth_interop;
 mod precedence;
+mod properties;
 mod real_dns;
 mod records;
 mod refresh_scale;
 mod regions;
 mod registry_sign;
+mod replication;
 mod rfc6376;
 mod rfc8463;
+mod rotation;
+#[cfg(feature = "lettre")]
+mod smtp;
+#[cfg(feature = "serde")]
+mod store;
 mod streaming;
+mod stress;
 mod verify;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,45 @@
+#!/bin/bash
+# Install what the SMTP end-to-end tests (tests/it/smtp.rs) need, on Debian bookworm, as root.
+# Idempotent: does nothing (no apt-get update) when everything is already present.
+#
+# usage: tests/smtp/install.sh
+#
+#   python3-aiosmtpd  aiosmtpd 1.4: the SMTP server tests/smtp/sink.py runs on 127.0.0.1
+#                     and a free port, in the foreground, for the length of one test
+#
+# The tests also verify what the server received with dkimpy and OpenDKIM, through the
+# scripts in tests/interop/; this script installs those too (tests/interop/install.sh).
+# Everything comes from apt; nothing is started as a service.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PKGS="python3 python3-aiosmtpd"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "smtp/install.sh: must run as root" >&2
+    exit 1
+fi
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -n "$missing" ]; then
+    echo "smtp/install.sh: installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends $missing
+else
+    echo "smtp/install.sh: all packages already installed"
+fi
+
+# The verifiers (dkimpy, OpenDKIM); idempotent as well.
+bash tests/interop/install.sh
+
+# sanity check (the tests use /usr/bin/python3, not a pyenv shim)
+/usr/bin/python3 -c 'import aiosmtpd.smtp' \
+    || { echo "smtp/install.sh: /usr/bin/python3 cannot import aiosmtpd" >&2; exit 1; }
+echo "smtp/install.sh: ok"
