@@ -48,8 +48,8 @@ pub use key::{Algorithm, Backend, KeySpec, PublicKey, SigningKey};
 pub use message::{Limits, Message, Warning};
 pub use names::{DomainName, EmailAddress, NameError, Selector};
 pub use registry::{
-    Decision, DomainSetup, IdentityName, IdentityRegistry, Regions, RegistryConfig, RegistryError,
-    SignOutcome, TenantSignature, UnsignedReason, VerificationStatus,
+    Decision, DomainSetup, IdentityName, IdentityRegistry, RecordChange, Regions, RegistryConfig,
+    RegistryError, RotationStep, SignOutcome, TenantSignature, UnsignedReason, VerificationStatus,
 };
 pub use signer::{sign_all, HeaderSelection, Profile, SignOptions, Signed, Signer};
 pub use verifier::{Status, VerificationResult, Verifier, VerifyOptions};

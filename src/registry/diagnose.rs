@@ -158,15 +158,15 @@ impl IdentityRegistry {
             match record.purpose {
                 Purpose::DkimDelegation => {
                     let op = operator.iter().find(|o| same_name(&o.name, &record.value));
+                    // The key behind this CNAME: found by its token (the first label of the
+                    // target), among the three keys and the dual-signing Ed25519 key, so
+                    // replicas (parent's zone) and dual CNAMEs are checked too.
+                    let token = record.value.split('.').next().unwrap_or("");
                     let expected_p = match &ident.dkim {
-                        Some(DkimSetup::Easy { keys, .. }) => keys
+                        Some(DkimSetup::Easy { keys, state }) => keys
                             .iter()
-                            .find(|k| {
-                                same_name(
-                                    &format!("{}.{}", k.token, cx.config.signing_zone),
-                                    &record.value,
-                                )
-                            })
+                            .chain(state.dual.as_ref().map(|d| &d.key))
+                            .find(|k| k.token.as_str().eq_ignore_ascii_case(token))
                             .map(|k| k.key.public_key().to_base64()),
                         _ => None,
                     };
