@@ -159,8 +159,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .on_outcome(move |outcome, envelope| {
             match &outcome.tenant {
                 TenantSignature::Signed(c) => println!(
-                    "Signed for {:?}: d={} s={}{}",
-                    envelope.to(),
+                    "Signed (to {}): d={} s={}{}",
+                    envelope
+                        .to()
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     c.domain,
                     c.selector,
                     if outcome.operator_signed {
