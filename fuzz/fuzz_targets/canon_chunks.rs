@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
 
     for c in [Canonicalization::Simple, Canonicalization::Relaxed] {
         let whole = hash(c, None, &[body]);
-        assert_eq!(hash(c, None, &[&body[..a], &body[a..]]), whole, "{c} 2 chunks at {a}");
+        assert_eq!(
+            hash(c, None, &[&body[..a], &body[a..]]),
+            whole,
+            "{c} 2 chunks at {a}"
+        );
         assert_eq!(
             hash(c, None, &[&body[..a], &body[a..b], &body[b..]]),
             whole,
@@ -43,14 +47,29 @@ fuzz_target!(|data: &[u8]| {
         let canon = Canonicalizer::new(c, c).canonicalize_body(body);
         assert_eq!(whole.canonical_length, canon.len() as u64, "{c} length");
         assert_eq!(whole.hashed_length, whole.canonical_length, "{c} hashed");
-        assert_eq!(hash(c, None, &[&canon]).digest, whole.digest, "{c} digest of canonical form");
-        assert_eq!(Canonicalizer::new(c, c).canonicalize_body(&canon), canon, "{c} idempotent");
+        assert_eq!(
+            hash(c, None, &[&canon]).digest,
+            whole.digest,
+            "{c} digest of canonical form"
+        );
+        assert_eq!(
+            Canonicalizer::new(c, c).canonicalize_body(&canon),
+            canon,
+            "{c} idempotent"
+        );
 
         // l= at the first cut point: the prefix is hashed, the length still counted.
         let limit = a as u64;
         let limited = hash(c, Some(limit), &[&body[..b], &body[b..]]);
-        assert_eq!(limited.canonical_length, whole.canonical_length, "{c} l= total");
-        assert_eq!(limited.hashed_length, limit.min(whole.canonical_length), "{c} l= hashed");
+        assert_eq!(
+            limited.canonical_length, whole.canonical_length,
+            "{c} l= total"
+        );
+        assert_eq!(
+            limited.hashed_length,
+            limit.min(whole.canonical_length),
+            "{c} l= hashed"
+        );
         assert_eq!(limited, hash(c, Some(limit), &[body]), "{c} l= chunked");
     }
 });

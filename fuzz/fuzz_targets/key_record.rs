@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     if let Some(key) = &record.key {
         assert_eq!(key.key_type(), record.key_type);
         if let PublicKey::Rsa(_) = key {
-            assert!(key.bits() <= 4096, "RSA key of {} bits accepted", key.bits());
+            assert!(
+                key.bits() <= 4096,
+                "RSA key of {} bits accepted",
+                key.bits()
+            );
         }
         let again = KeyRecord::parse(&key.dns_record()).expect("our own record parses");
         assert_eq!(again.key.as_ref(), Some(key));

@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
 
     if let Ok(d) = DomainName::parse(&input) {
         assert!(d.as_str().len() <= 253, "{d} is too long");
-        assert_eq!(DomainName::parse(d.as_str()).as_ref(), Ok(&d), "domain canonical");
+        assert_eq!(
+            DomainName::parse(d.as_str()).as_ref(),
+            Ok(&d),
+            "domain canonical"
+        );
         assert_eq!(DomainName::parse(&d.fqdn()).as_ref(), Ok(&d), "fqdn parses");
         let _ = d.to_unicode();
         for a in d.ancestors() {
@@ -24,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
 
     if let Ok(e) = EmailAddress::parse(&input) {
         let text = e.to_string();
-        assert_eq!(EmailAddress::parse(&text).as_ref(), Ok(&e), "address canonical");
+        assert_eq!(
+            EmailAddress::parse(&text).as_ref(),
+            Ok(&e),
+            "address canonical"
+        );
         if let Some(base) = e.without_tag() {
             assert_eq!(base.domain(), e.domain());
             assert!(e.local_part().starts_with(base.local_part()));

@@ -20,15 +20,20 @@ const KEY_NAME: &str = "sel._domainkey.example.com";
 static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
     use Canonicalization::{Relaxed, Simple};
     let key = SigningKey::load(SEED.as_bytes()).expect("fixed key");
-    [(Simple, Simple), (Simple, Relaxed), (Relaxed, Simple), (Relaxed, Relaxed)]
-        .into_iter()
-        .map(|(h, b)| {
-            let mut s = Signer::new(key.clone(), "example.com", "sel").expect("signer");
-            s.canonicalization(Canonicalizer::new(h, b))
-                .signing_time(Some(NOW));
-            s
-        })
-        .collect()
+    [
+        (Simple, Simple),
+        (Simple, Relaxed),
+        (Relaxed, Simple),
+        (Relaxed, Relaxed),
+    ]
+    .into_iter()
+    .map(|(h, b)| {
+        let mut s = Signer::new(key.clone(), "example.com", "sel").expect("signer");
+        s.canonicalization(Canonicalizer::new(h, b))
+            .signing_time(Some(NOW));
+        s
+    })
+    .collect()
 });
 
 static RECORD: LazyLock<String> = LazyLock::new(|| {
