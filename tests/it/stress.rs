@@ -106,6 +106,19 @@ fn concurrent_sign_refresh_and_changes() {
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
+            // On a very busy machine refresh may not have verified any yet: wait for one.
+            let wait = Instant::now();
+            while deleted.is_empty() && wait.elapsed() < Duration::from_secs(20) {
+                let verified = created.iter().find(|d| {
+                    reg.get_str(d)
+                        .is_ok_and(|id| id.status() == Success && id.dkim_status() == Success)
+                });
+                if let Some(d) = verified.cloned() {
+                    reg.delete(&d).expect("delete");
+                    deleted.push(d);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
             (created, deleted)
         })
     };
