@@ -108,6 +108,38 @@ impl TxtCache {
     }
 }
 
+/// mail-auth's outcome for each signature of `message` as `(d=, s=, result)`, the key
+/// records looked up in `dns` (which follows the tenant's CNAMEs) and handed to mail-auth's
+/// cache; a name without a record is left out, so mail-auth fails it locally.
+pub(crate) fn mail_auth_outcomes(
+    dns: &easydkim::StaticDns,
+    message: &[u8],
+) -> Vec<(String, String, DkimResult)> {
+    use easydkim::DnsVerifier as _;
+    let cache = TxtCache::default();
+    for name in easydkim::Verifier::default()
+        .key_names(message)
+        .expect("key names")
+    {
+        if let Ok(values) = RUNTIME.block_on(dns.txt(&name)) {
+            cache.publish(&name, &values[0]);
+        }
+    }
+    let msg = AuthenticatedMessage::parse(message).expect("mail-auth parses the message");
+    let params = Parameters::new(&msg).with_txt_cache(&cache);
+    RUNTIME
+        .block_on(AUTHENTICATOR.verify_dkim(params))
+        .iter()
+        .map(|o| {
+            let (d, s) = o
+                .signature()
+                .map(|sig| (sig.d.clone(), sig.s.clone()))
+                .unwrap_or_default();
+            (d, s, o.result().clone())
+        })
+        .collect()
+}
+
 impl ResolverCache<Box<str>, Txt> for TxtCache {
     fn get<Q>(&self, name: &Q) -> Option<Txt>
     where

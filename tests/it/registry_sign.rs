@@ -3,24 +3,12 @@
 //! signature, unsigned outcomes leave the message alone, errors, the SES profile, and (with
 //! the `serde` feature) snapshots.
 
-use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
-
 use easydkim::registry::{TenantSignature, UnsignedReason, VerificationStatus};
 use easydkim::{
-    DnsVerifier, DomainSetup, IdentityRegistry, KeySpec, Message, MessageError, Profile,
-    RegistryConfig, SignError, Signer, StaticDns, Status, Verifier, VerifyOptions,
+    DomainSetup, IdentityRegistry, KeySpec, Message, MessageError, Profile, RegistryConfig,
+    SignError, Signer, StaticDns, Status, Verifier, VerifyOptions,
 };
-use mail_auth::common::parse::TxtRecordParser;
-use mail_auth::common::resolver::ToFqdn;
-use mail_auth::common::verify::DomainKey;
-use mail_auth::hickory_resolver::config::{ResolverConfig, ResolverOpts};
-use mail_auth::{
-    AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt,
-};
+use mail_auth::DkimResult;
 
 use crate::precedence::{
     block_on, config, easy_keys, message_from, name, new_signatures, publish, publish_dkim,
@@ -198,74 +186,12 @@ fn subdomain_with_its_own_setup_signs_under_its_own_name() {
 // mail-auth
 // ---------------------------------------------------------------------------------------
 
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-});
-
-/// mail-auth with no name servers: a key the cache does not hold fails locally.
-static AUTHENTICATOR: LazyLock<MessageAuthenticator> = LazyLock::new(|| {
-    let _guard = RUNTIME.enter();
-    MessageAuthenticator::new(
-        ResolverConfig::from_name_servers(Vec::new()),
-        ResolverOpts::default(),
-    )
-    .expect("resolver without name servers")
-});
-
-/// A TXT cache mail-auth consults before any DNS query.
-#[derive(Default)]
-struct TxtCache(Mutex<HashMap<Box<str>, Txt>>);
-
-impl ResolverCache<Box<str>, Txt> for TxtCache {
-    fn get<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.0.lock().expect("lock").get(name).cloned()
-    }
-
-    fn remove<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.0.lock().expect("lock").remove(name)
-    }
-
-    fn insert(&self, key: Box<str>, value: Txt, _valid_until: Instant) {
-        self.0.lock().expect("lock").insert(key, value);
-    }
-}
-
 /// mail-auth's verdict on every signature of `signed`, as `(d=, result)`. The key records
 /// are looked up in `dns` (following the tenant's CNAMEs) and handed to mail-auth's cache.
 fn mail_auth_results(dns: &StaticDns, signed: &[u8]) -> Vec<(String, DkimResult)> {
-    let cache = TxtCache::default();
-    for name in verifier().key_names(signed).expect("key names") {
-        let values = block_on(dns.txt(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let key = DomainKey::parse(values[0].as_bytes())
-            .unwrap_or_else(|e| panic!("mail-auth rejects the record at {name}: {e}"));
-        cache.insert(
-            name.to_fqdn().into_owned().into_boxed_str(),
-            Txt::from(key),
-            Instant::now() + Duration::from_secs(86_400),
-        );
-    }
-    let msg = AuthenticatedMessage::parse(signed).expect("mail-auth parses the message");
-    let params = Parameters::new(&msg).with_txt_cache(&cache);
-    RUNTIME
-        .block_on(AUTHENTICATOR.verify_dkim(params))
-        .iter()
-        .map(|o| {
-            (
-                o.signature().map(|s| s.d.clone()).unwrap_or_default(),
-                o.result().clone(),
-            )
-        })
+    crate::mail_auth_interop::mail_auth_outcomes(dns, signed)
+        .into_iter()
+        .map(|(d, _, r)| (d, r))
         .collect()
 }
 

@@ -5,11 +5,7 @@
 //! visible, automatic rotation by age in `refresh`, interruption at every step (snapshot
 //! and restore), key-length rules, dual signing, and switching methods with its gap.
 
-use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::{Arc, Barrier, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Barrier, Mutex};
 
 use async_trait::async_trait;
 use easydkim::registry::{
@@ -18,16 +14,10 @@ use easydkim::registry::{
     VerificationStatus,
 };
 use easydkim::{
-    Decision, DnsVerifier, DomainSetup, IdentityRegistry, KeySpec, RegistryConfig, RegistryError,
-    Selector, StaticDns, Status, Verifier, VerifyOptions,
+    Decision, DomainSetup, IdentityRegistry, KeySpec, RegistryConfig, RegistryError, Selector,
+    StaticDns, Status, Verifier, VerifyOptions,
 };
-use mail_auth::common::parse::TxtRecordParser;
-use mail_auth::common::resolver::ToFqdn;
-use mail_auth::common::verify::DomainKey;
-use mail_auth::hickory_resolver::config::{ResolverConfig, ResolverOpts};
-use mail_auth::{
-    AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt,
-};
+use mail_auth::DkimResult;
 
 use crate::key;
 use crate::precedence::{
@@ -94,75 +84,12 @@ pub(crate) fn ours(dns: &StaticDns, message: &[u8], now: u64) -> Vec<(String, St
         .collect()
 }
 
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-});
-
-/// mail-auth with no name servers: keys come only from the cache we fill.
-static AUTHENTICATOR: LazyLock<MessageAuthenticator> = LazyLock::new(|| {
-    let _guard = RUNTIME.enter();
-    MessageAuthenticator::new(
-        ResolverConfig::from_name_servers(Vec::new()),
-        ResolverOpts::default(),
-    )
-    .expect("resolver without name servers")
-});
-
-#[derive(Default)]
-struct TxtCache(Mutex<HashMap<Box<str>, Txt>>);
-
-impl ResolverCache<Box<str>, Txt> for TxtCache {
-    fn get<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.0.lock().expect("lock").get(name).cloned()
-    }
-
-    fn remove<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.0.lock().expect("lock").remove(name)
-    }
-
-    fn insert(&self, key: Box<str>, value: Txt, _valid_until: Instant) {
-        self.0.lock().expect("lock").insert(key, value);
-    }
-}
-
 /// mail-auth's `(s=, result)` for each signature of `message`, with the key records looked
 /// up in `dns` (following the tenant's CNAMEs).
 pub(crate) fn theirs(dns: &StaticDns, message: &[u8]) -> Vec<(String, DkimResult)> {
-    let cache = TxtCache::default();
-    for name in Verifier::default().key_names(message).expect("key names") {
-        let Ok(values) = block_on(dns.txt(&name)) else {
-            continue;
-        };
-        let key = DomainKey::parse(values[0].as_bytes())
-            .unwrap_or_else(|e| panic!("mail-auth rejects the record at {name}: {e}"));
-        cache.insert(
-            name.to_fqdn().into_owned().into_boxed_str(),
-            Txt::from(key),
-            Instant::now() + Duration::from_secs(86_400),
-        );
-    }
-    let msg = AuthenticatedMessage::parse(message).expect("mail-auth parses the message");
-    let params = Parameters::new(&msg).with_txt_cache(&cache);
-    RUNTIME
-        .block_on(AUTHENTICATOR.verify_dkim(params))
-        .iter()
-        .map(|o| {
-            (
-                o.signature().map(|s| s.s.clone()).unwrap_or_default(),
-                o.result().clone(),
-            )
-        })
+    crate::mail_auth_interop::mail_auth_outcomes(dns, message)
+        .into_iter()
+        .map(|(_, s, r)| (s, r))
         .collect()
 }
 
