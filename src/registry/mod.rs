@@ -12,9 +12,13 @@ pub mod checks;
 pub mod diagnose;
 pub mod identity;
 pub mod notify;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 pub mod records;
 pub mod resolve;
 pub mod rotation;
+pub mod shared;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod snapshot;
@@ -436,6 +440,25 @@ impl IdentityRegistry {
         for c in changes {
             state.apply(c);
         }
+    }
+
+    /// Runs `f` on the state under the write lock.
+    pub(crate) fn apply_with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        f(Arc::make_mut(&mut guard))
+    }
+
+    /// Takes the transitions queued by synchronous calls, without notifying.
+    pub(crate) fn take_queued(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The notifier, if one is installed.
+    pub(crate) fn notifier(&self) -> Option<Arc<dyn Notifier>> {
+        self.notifier
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Applies `f` to the identity `name` under the write lock; `f` returns the new identity.

@@ -266,57 +266,92 @@ fn restore_easy(
     })
 }
 
+impl IdentitySnapshot {
+    /// The snapshot of one identity (private keys as PKCS#8 DER).
+    pub fn from_identity(i: &Identity) -> Result<IdentitySnapshot, RegistryError> {
+        let dkim = match &i.dkim {
+            None => None,
+            Some(DkimSetup::Easy { keys, state }) => Some(DkimSnapshot::Easy {
+                keys: keys
+                    .iter()
+                    .map(|k| Ok((k.token.to_string(), SecretKeyDer::from_key(&k.key)?)))
+                    .collect::<Result<_, RegistryError>>()?,
+                active: state.active(),
+                slots: state.slots.clone(),
+                rotation: state.rotation,
+                active_since: Some(state.active_since),
+                next_key_spec: Some(state.next_key_spec.to_string()),
+                key_spec_changed_at: state.key_spec_changed_at,
+                downgraded_to_1024: state.downgraded_to_1024,
+                dual: state
+                    .dual
+                    .as_ref()
+                    .map(|d| {
+                        Ok::<_, RegistryError>(DualSnapshot {
+                            token: d.key.token.to_string(),
+                            key: SecretKeyDer::from_key(&d.key.key)?,
+                            generated_at: d.generated_at,
+                            verification: d.verification.clone(),
+                        })
+                    })
+                    .transpose()?,
+                signing_zone: Some(state.signing_zone.to_string()),
+                replica_of: state.replica_of.clone(),
+            }),
+            Some(DkimSetup::Byo { selector, key }) => Some(DkimSnapshot::Byo {
+                selector: selector.to_string(),
+                key: SecretKeyDer::from_key(key)?,
+            }),
+        };
+        Ok(IdentitySnapshot {
+            name: i.name.to_string(),
+            verification: i.verification.clone(),
+            verification_token: i.verification_token.clone(),
+            confirmation: i.confirmation.clone(),
+            dkim,
+            dkim_verification: i.dkim_verification.clone(),
+            signing_enabled: i.signing_enabled,
+            created_at: i.created_at,
+            version: i.version,
+        })
+    }
+
+    /// The identity back, validating every name, token and key; `config` fills in what
+    /// older snapshots lack (signing zone, key spec).
+    pub fn to_identity(&self, config: &RegistryConfig) -> Result<Identity, RegistryError> {
+        let s = self;
+        let name = IdentityName::parse(&s.name)?;
+        let dkim = match &s.dkim {
+            None => None,
+            Some(easy @ DkimSnapshot::Easy { .. }) => {
+                Some(restore_easy(config, &s.name, s.created_at, easy)?)
+            }
+            Some(DkimSnapshot::Byo { selector, key }) => Some(DkimSetup::Byo {
+                selector: Selector::parse(selector)?,
+                key: key.to_key()?,
+            }),
+        };
+        Ok(Identity {
+            name: name.clone(),
+            verification: s.verification.clone(),
+            verification_token: s.verification_token.clone(),
+            confirmation: s.confirmation.clone(),
+            dkim,
+            dkim_verification: s.dkim_verification.clone(),
+            signing_enabled: s.signing_enabled,
+            created_at: s.created_at,
+            version: s.version,
+        })
+    }
+}
+
 impl IdentityRegistry {
     /// The whole state as a serializable snapshot.
     pub fn to_snapshot(&self) -> Result<Snapshot, RegistryError> {
         let state = self.snapshot();
         let mut identities = Vec::with_capacity(state.identities.len());
         for i in state.identities.values() {
-            let dkim = match &i.dkim {
-                None => None,
-                Some(DkimSetup::Easy { keys, state }) => Some(DkimSnapshot::Easy {
-                    keys: keys
-                        .iter()
-                        .map(|k| Ok((k.token.to_string(), SecretKeyDer::from_key(&k.key)?)))
-                        .collect::<Result<_, RegistryError>>()?,
-                    active: state.active(),
-                    slots: state.slots.clone(),
-                    rotation: state.rotation,
-                    active_since: Some(state.active_since),
-                    next_key_spec: Some(state.next_key_spec.to_string()),
-                    key_spec_changed_at: state.key_spec_changed_at,
-                    downgraded_to_1024: state.downgraded_to_1024,
-                    dual: state
-                        .dual
-                        .as_ref()
-                        .map(|d| {
-                            Ok::<_, RegistryError>(DualSnapshot {
-                                token: d.key.token.to_string(),
-                                key: SecretKeyDer::from_key(&d.key.key)?,
-                                generated_at: d.generated_at,
-                                verification: d.verification.clone(),
-                            })
-                        })
-                        .transpose()?,
-                    signing_zone: Some(state.signing_zone.to_string()),
-                    replica_of: state.replica_of.clone(),
-                }),
-                Some(DkimSetup::Byo { selector, key }) => Some(DkimSnapshot::Byo {
-                    selector: selector.to_string(),
-                    key: SecretKeyDer::from_key(key)?,
-                }),
-            };
-            identities.push(IdentitySnapshot {
-                name: i.name.to_string(),
-                verification: i.verification.clone(),
-                verification_token: i.verification_token.clone(),
-                confirmation: i.confirmation.clone(),
-                dkim,
-                dkim_verification: i.dkim_verification.clone(),
-                signing_enabled: i.signing_enabled,
-                created_at: i.created_at,
-                version: i.version,
-            });
+            identities.push(IdentitySnapshot::from_identity(i)?);
         }
         Ok(Snapshot {
             format_version: SNAPSHOT_VERSION,
@@ -344,28 +379,8 @@ impl IdentityRegistry {
         }
         let mut identities = BTreeMap::new();
         for s in &snapshot.identities {
-            let name = IdentityName::parse(&s.name)?;
-            let dkim = match &s.dkim {
-                None => None,
-                Some(easy @ DkimSnapshot::Easy { .. }) => {
-                    Some(restore_easy(&config, &s.name, s.created_at, easy)?)
-                }
-                Some(DkimSnapshot::Byo { selector, key }) => Some(DkimSetup::Byo {
-                    selector: Selector::parse(selector)?,
-                    key: key.to_key()?,
-                }),
-            };
-            let identity = Identity {
-                name: name.clone(),
-                verification: s.verification.clone(),
-                verification_token: s.verification_token.clone(),
-                confirmation: s.confirmation.clone(),
-                dkim,
-                dkim_verification: s.dkim_verification.clone(),
-                signing_enabled: s.signing_enabled,
-                created_at: s.created_at,
-                version: s.version,
-            };
+            let identity = s.to_identity(&config)?;
+            let name = identity.name.clone();
             if identities.insert(name, Arc::new(identity)).is_some() {
                 return Err(RegistryError::Snapshot(format!("{} appears twice", s.name)));
             }

@@ -150,6 +150,7 @@ impl From<EmailAddress> for IdentityName {
 
 /// Which verification a transition concerns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum Check {
     /// Ownership of the identity (TXT token, DKIM CNAMEs, or email confirmation).
@@ -165,6 +166,7 @@ pub enum Check {
 
 /// The step of a key rotation an event reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum RotationPhase {
     /// A rotation started and waits until the next key's TXT is visible through the

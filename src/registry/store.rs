@@ -633,6 +633,224 @@ fn unhex(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// [`FileStore`] as a [`RegistryStore`](super::shared::RegistryStore) for a single node:
+/// every commit checks the base versions against the state in memory, assigns versions,
+/// and saves the whole snapshot atomically before it returns. The change feed and the
+/// outbox live in memory (other [`SharedRegistry`](super::shared::SharedRegistry) values
+/// of this process sharing the store see each other's changes); transitions are delivered
+/// by the node's `refresh`, and one committed just before a crash is not redelivered after
+/// it. Saves are blocking file I/O run on the calling task: fine for one node's rate of
+/// changes.
+pub struct FileRegistryStore {
+    file: FileStore,
+    inner: Mutex<FileInner>,
+}
+
+#[derive(Default)]
+struct FileInner {
+    loaded: bool,
+    region: String,
+    identities: std::collections::BTreeMap<String, super::snapshot::IdentitySnapshot>,
+    last_version: u64,
+    /// (version, name, identity or None for a deletion), in commit order.
+    log: Vec<(u64, String, Option<super::snapshot::IdentitySnapshot>)>,
+    outbox: Vec<super::shared::StoredEvent>,
+    next_event: u64,
+}
+
+impl std::fmt::Debug for FileRegistryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileRegistryStore")
+            .field("path", &self.file.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileRegistryStore {
+    /// A store over the snapshot file at `path` (created by the first commit).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FileRegistryStore {
+            file: FileStore::new(path),
+            inner: Mutex::new(FileInner::default()),
+        }
+    }
+
+    fn unavailable(e: StoreError) -> super::shared::SharedError {
+        if e.is_corruption() {
+            super::shared::SharedError::Corrupt(e.to_string())
+        } else {
+            super::shared::SharedError::Unavailable(e.to_string())
+        }
+    }
+
+    fn ensure_loaded(
+        &self,
+        inner: &mut FileInner,
+        region: &str,
+    ) -> Result<(), super::shared::SharedError> {
+        if inner.loaded {
+            if inner.region != region {
+                return Err(super::shared::SharedError::Corrupt(format!(
+                    "this file store holds region {}, not {region}",
+                    inner.region
+                )));
+            }
+            return Ok(());
+        }
+        let snapshot = self.file.load().map_err(Self::unavailable)?;
+        inner.region = region.to_string();
+        if let Some(s) = snapshot {
+            if s.region != region {
+                return Err(super::shared::SharedError::Corrupt(format!(
+                    "{} holds region {}, not {region}",
+                    self.file.path().display(),
+                    s.region
+                )));
+            }
+            for i in s.identities {
+                inner.last_version = inner.last_version.max(i.version);
+                inner.identities.insert(i.name.clone(), i);
+            }
+        }
+        inner.loaded = true;
+        Ok(())
+    }
+}
+
+fn to_identity(
+    config: &super::RegistryConfig,
+    s: &super::snapshot::IdentitySnapshot,
+) -> Result<std::sync::Arc<super::Identity>, super::shared::SharedError> {
+    s.to_identity(config)
+        .map(std::sync::Arc::new)
+        .map_err(|e| super::shared::SharedError::Corrupt(e.to_string()))
+}
+
+#[async_trait::async_trait]
+impl super::shared::RegistryStore for FileRegistryStore {
+    async fn load(
+        &self,
+        config: &super::RegistryConfig,
+    ) -> Result<super::shared::Loaded, super::shared::SharedError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        self.ensure_loaded(&mut inner, &config.region)?;
+        Ok(super::shared::Loaded {
+            identities: inner
+                .identities
+                .values()
+                .map(|s| to_identity(config, s))
+                .collect::<Result<_, _>>()?,
+            cursor: inner.last_version,
+        })
+    }
+
+    async fn commit(
+        &self,
+        config: &super::RegistryConfig,
+        changes: &[super::shared::VersionedChange],
+        events: &[super::status::Event],
+    ) -> Result<super::shared::Committed, super::shared::SharedError> {
+        use super::Change;
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        self.ensure_loaded(&mut inner, &config.region)?;
+        for c in changes {
+            let name = c.name().to_string();
+            if inner.identities.get(&name).map(|i| i.version) != c.base {
+                return Err(super::shared::SharedError::Conflict(c.name().clone()));
+            }
+        }
+        let mut identities = inner.identities.clone();
+        let mut version = inner.last_version;
+        let mut versions = Vec::with_capacity(changes.len());
+        let mut log = Vec::with_capacity(changes.len());
+        for c in changes {
+            version += 1;
+            versions.push(version);
+            match &c.change {
+                Change::Upsert(i) => {
+                    let mut snap = super::snapshot::IdentitySnapshot::from_identity(i)
+                        .map_err(|e| super::shared::SharedError::Corrupt(e.to_string()))?;
+                    snap.version = version;
+                    identities.insert(snap.name.clone(), snap.clone());
+                    log.push((version, snap.name.clone(), Some(snap)));
+                }
+                Change::Delete(name) => {
+                    identities.remove(&name.to_string());
+                    log.push((version, name.to_string(), None));
+                }
+            }
+        }
+        let snapshot = Snapshot {
+            format_version: SNAPSHOT_VERSION,
+            region: config.region.clone(),
+            identities: identities.values().cloned().collect(),
+        };
+        self.file.save(&snapshot).map_err(Self::unavailable)?;
+        inner.identities = identities;
+        inner.last_version = version;
+        inner.log.extend(log);
+        for e in events {
+            inner.next_event += 1;
+            let id = inner.next_event;
+            inner.outbox.push(super::shared::StoredEvent {
+                id,
+                event: e.clone(),
+            });
+        }
+        Ok(super::shared::Committed { versions })
+    }
+
+    async fn changes_since(
+        &self,
+        config: &super::RegistryConfig,
+        cursor: u64,
+    ) -> Result<super::shared::ChangesSince, super::shared::SharedError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        self.ensure_loaded(&mut inner, &config.region)?;
+        let mut changes = Vec::new();
+        for (version, name, snap) in inner.log.iter().filter(|(v, _, _)| *v > cursor) {
+            changes.push(match snap {
+                Some(s) => super::shared::RemoteChange::Upsert(to_identity(config, s)?),
+                None => super::shared::RemoteChange::Delete {
+                    name: super::status::IdentityName::parse(name)
+                        .map_err(|e| super::shared::SharedError::Corrupt(e.to_string()))?,
+                    version: *version,
+                },
+            });
+        }
+        Ok(super::shared::ChangesSince {
+            changes,
+            cursor: inner.last_version.max(cursor),
+        })
+    }
+
+    async fn wait_for_changes(&self, timeout: Duration) -> bool {
+        futures_timer::Delay::new(timeout).await;
+        false
+    }
+
+    async fn undelivered_events(
+        &self,
+        region: &str,
+        limit: usize,
+    ) -> Result<Vec<super::shared::StoredEvent>, super::shared::SharedError> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(inner
+            .outbox
+            .iter()
+            .filter(|e| e.event.region == region)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn mark_delivered(&self, ids: &[u64]) -> Result<(), super::shared::SharedError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.outbox.retain(|e| !ids.contains(&e.id));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@
 mod backends;
 mod chunking;
 mod cli;
+#[cfg(feature = "postgres")]
+mod cluster;
 mod errors;
 mod interop;
 mod lifecycle;
@@ -21,6 +23,8 @@ mod replication;
 mod rfc6376;
 mod rfc8463;
 mod rotation;
+#[cfg(feature = "serde")]
+mod shared_store;
 #[cfg(feature = "lettre")]
 mod smtp;
 #[cfg(feature = "serde")]

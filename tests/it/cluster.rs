@@ -1,0 +1,1 @@
+//! Many nodes in separate processes sharing one PostgreSQL store.

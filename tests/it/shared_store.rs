@@ -1,0 +1,1 @@
+//! SharedRegistry over the single-node FileRegistryStore.
