@@ -30,6 +30,7 @@
 //! Implementations: [`FileRegistryStore`](super::store::FileRegistryStore) (feature `serde`,
 //! one node) and [`PgStore`](super::postgres::PgStore) (feature `postgres`, many nodes).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -253,6 +254,10 @@ pub struct SharedRegistry {
     store: Arc<dyn RegistryStore>,
     options: SharedOptions,
     status: Mutex<SyncStatus>,
+    /// The store version of each identity as last read or committed (`false`: a deletion).
+    /// Bases of commits come from here, never from the snapshot, so a change made on the
+    /// registry directly cannot pass for the store's state.
+    known: Mutex<HashMap<IdentityName, (u64, bool)>>,
     /// Serialises this node's applications of store data to its snapshot.
     apply_lock: futures_util::lock::Mutex<()>,
 }
@@ -266,27 +271,56 @@ impl std::fmt::Debug for SharedRegistry {
     }
 }
 
-/// The changes that turn `before` into `after`, each with its base version.
-fn diff(before: &State, after: &State) -> Vec<VersionedChange> {
+/// The changes that turn `before` into `after`, each with its base version as the store
+/// knows it (`known`).
+fn diff(
+    before: &State,
+    after: &State,
+    known: &HashMap<IdentityName, (u64, bool)>,
+) -> Vec<VersionedChange> {
+    let base = |name: &IdentityName| known.get(name).filter(|(_, live)| *live).map(|(v, _)| *v);
     let mut out = Vec::new();
     for (name, new) in after.identities() {
         match before.identities().get(name) {
             Some(old) if Arc::ptr_eq(old, new) => {}
-            old => out.push(VersionedChange {
+            _ => out.push(VersionedChange {
                 change: Change::Upsert(new.clone()),
-                base: old.map(|o| o.version),
+                base: base(name),
             }),
         }
     }
-    for (name, old) in before.identities() {
+    for name in before.identities().keys() {
         if !after.identities().contains_key(name) {
             out.push(VersionedChange {
                 change: Change::Delete(name.clone()),
-                base: Some(old.version),
+                base: base(name),
             });
         }
     }
     out
+}
+
+/// Whether a refresh changed nothing but the check times of `old` (nothing to commit).
+fn only_check_times_changed(old: &Identity, new: &Identity) -> bool {
+    fn quiet(i: &super::status::VerificationInfo) -> super::status::VerificationInfo {
+        super::status::VerificationInfo {
+            last_checked: None,
+            last_success: None,
+            ..i.clone()
+        }
+    }
+    let dual = |i: &Identity| {
+        i.dkim
+            .as_ref()
+            .and_then(|d| d.easy_state())
+            .and_then(|s| s.dual.as_ref())
+            .map(|d| quiet(&d.verification))
+    };
+    quiet(&old.verification) == quiet(&new.verification)
+        && quiet(&old.dkim_verification) == quiet(&new.dkim_verification)
+        && dual(old) == dual(new)
+        && old.signing_enabled == new.signing_enabled
+        && old.confirmation == new.confirmation
 }
 
 impl SharedRegistry {
@@ -301,8 +335,14 @@ impl SharedRegistry {
         for i in loaded.identities {
             state.apply(Change::Upsert(i));
         }
+        let known = state
+            .identities()
+            .values()
+            .map(|i| (i.name.clone(), (i.version, true)))
+            .collect();
         let registry = Arc::new(IdentityRegistry::with_state(config, state));
         Ok(SharedRegistry {
+            known: Mutex::new(known),
             registry,
             store,
             options,
@@ -351,19 +391,20 @@ impl SharedRegistry {
     /// Applies store changes to the snapshot, each only if newer than what the node has.
     fn apply_remote(&self, changes: Vec<RemoteChange>, cursor: u64) -> usize {
         let mut applied = 0;
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
         self.registry.apply_with(|state| {
             for c in changes {
-                let name = match &c {
-                    RemoteChange::Upsert(i) => &i.name,
-                    RemoteChange::Delete { name, .. } => name,
+                let (name, live) = match &c {
+                    RemoteChange::Upsert(i) => (&i.name, true),
+                    RemoteChange::Delete { name, .. } => (name, false),
                 };
-                let newer = state
-                    .identities()
-                    .get(name)
-                    .is_none_or(|cur| cur.version < c.version());
+                // Newer than what this node last had from the store (a change made on the
+                // registry directly does not count: it is replaced).
+                let newer = known.get(name).is_none_or(|(v, _)| *v < c.version());
                 if !newer {
                     continue;
                 }
+                known.insert(name.clone(), (c.version(), live));
                 match c {
                     RemoteChange::Upsert(i) => state.apply(Change::Upsert(i)),
                     RemoteChange::Delete { name, .. } => state.apply(Change::Delete(name)),
@@ -371,6 +412,7 @@ impl SharedRegistry {
                 applied += 1;
             }
         });
+        drop(known);
         let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
         st.cursor = st.cursor.max(cursor);
         st.last_sync = Some(SystemTime::now());
@@ -454,6 +496,10 @@ impl SharedRegistry {
         (base, scratch)
     }
 
+    fn known_versions(&self) -> HashMap<IdentityName, (u64, bool)> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn conflict_seen(&self) {
         self.status
             .lock()
@@ -490,7 +536,7 @@ impl SharedRegistry {
             let (base, scratch) = self.scratch();
             let scratch = Arc::new(scratch);
             let out = op(scratch.clone()).await?;
-            let changes = diff(&base, &scratch.snapshot());
+            let changes = diff(&base, &scratch.snapshot(), &self.known_versions());
             let events = scratch.take_queued();
             match self.commit_diff(changes, &events).await {
                 Ok(()) => return Ok(out),
@@ -548,8 +594,16 @@ impl SharedRegistry {
         let mut committed = Vec::new();
         let mut kept_events = Vec::new();
         let mut kept_rotations = Vec::new();
-        for change in diff(&base, &after) {
+        for change in diff(&base, &after, &self.known_versions()) {
             let name = change.name().clone();
+            let rotated = report.rotations.iter().any(|(n, _)| *n == name);
+            if let (Change::Upsert(new), Some(old)) = (&change.change, base.identities().get(&name))
+            {
+                if !rotated && only_check_times_changed(old, new) {
+                    // Nothing worth a write: the check times stay as last committed.
+                    continue;
+                }
+            }
             let events: Vec<Event> = report
                 .events
                 .iter()

@@ -152,6 +152,11 @@ pub struct Snapshot {
     pub region: String,
     /// Every identity.
     pub identities: Vec<IdentitySnapshot>,
+    /// The highest version a store has assigned, deletions included (so a
+    /// [`FileRegistryStore`](super::store::FileRegistryStore) never reuses one after a
+    /// restart); absent in plain snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_version: Option<u64>,
 }
 
 fn parse_key_spec(s: &str) -> Option<KeySpec> {
@@ -357,6 +362,7 @@ impl IdentityRegistry {
             format_version: SNAPSHOT_VERSION,
             region: self.config.region.clone(),
             identities,
+            last_version: None,
         })
     }
 

@@ -707,6 +707,7 @@ impl FileRegistryStore {
                     s.region
                 )));
             }
+            inner.last_version = s.last_version.unwrap_or(0);
             for i in s.identities {
                 inner.last_version = inner.last_version.max(i.version);
                 inner.identities.insert(i.name.clone(), i);
@@ -784,6 +785,7 @@ impl super::shared::RegistryStore for FileRegistryStore {
             format_version: SNAPSHOT_VERSION,
             region: config.region.clone(),
             identities: identities.values().cloned().collect(),
+            last_version: Some(version),
         };
         self.file.save(&snapshot).map_err(Self::unavailable)?;
         inner.identities = identities;

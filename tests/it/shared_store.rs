@@ -550,8 +550,6 @@ fn a_change_made_on_the_registry_directly_is_not_persisted() {
 /// the node keeps its divergent state, and its next `mutate` passes the store's version
 /// check with that state, silently undoing the other node's committed change.
 #[test]
-#[ignore = "bug: apply_remote skips a committed change whose store version equals the \
-            node's local (uncommitted) version; the next mutate then overwrites it"]
 fn a_committed_change_replaces_a_local_one_at_the_next_sync() {
     let dir = temp_dir("shared-bypass-sync");
     let store = Arc::new(FileRegistryStore::new(snapshot_path(&dir)));
@@ -646,8 +644,6 @@ fn signing_goes_on_from_the_snapshot_while_the_store_cannot_be_written() {
 /// version counter: a new store over it starts from the highest live version, so after a
 /// restart a version of a deleted identity is handed out again.
 #[test]
-#[ignore = "bug: FileRegistryStore::ensure_loaded restarts versions at the highest live \
-            identity's version; versions of deleted identities are reused after a restart"]
 fn versions_are_not_reused_after_a_restart() {
     let dir = temp_dir("shared-restart-versions");
     let path = snapshot_path(&dir);

@@ -103,6 +103,7 @@ fn marked(marker: u64) -> Snapshot {
                 version: marker,
             })
             .collect(),
+        last_version: None,
     }
 }
 
