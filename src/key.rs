@@ -151,6 +151,12 @@ enum KeyMaterial {
 }
 
 /// The crypto implementation that performs a key's private-key operation.
+///
+/// Every backend is compiled in only with its cargo feature; naming one that is not (or
+/// that refuses the key) is never an error: the key signs with the backend it would get by
+/// default ([`SigningKey::backend`] tells which). Every backend blinds RSA private-key
+/// operations, and all produce byte-identical signatures (RSASSA-PKCS1-v1_5 and Ed25519
+/// are deterministic).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Backend {
@@ -158,21 +164,25 @@ pub enum Backend {
     RustCrypto,
     /// OpenSSL (feature `openssl`): RSA of every size (blinded by OpenSSL) and Ed25519.
     OpenSsl,
+    /// aws-lc-rs (feature `aws-lc-rs`): Ed25519 (about twice ed25519-dalek's rate) and RSA
+    /// of 2048 bits or more (blinded by AWS-LC). AWS-LC refuses 1024-bit RSA keys: those go
+    /// to the next backend.
+    AwsLc,
 }
 
 impl Backend {
     /// The backends compiled in, fastest for RSA first; a key one backend refuses goes to
-    /// the next. Ed25519 keys sign with [`Backend::RustCrypto`] unless asked otherwise
-    /// ([`SigningKey::with_backend`]): ed25519-dalek outruns OpenSSL's Ed25519.
+    /// the next. By default RSA keys sign with the first that accepts them; Ed25519 keys
+    /// with [`Backend::AwsLc`] when compiled in, otherwise [`Backend::RustCrypto`]
+    /// (ed25519-dalek outruns OpenSSL's Ed25519). [`SigningKey::with_backend`] picks another.
     pub fn available() -> &'static [Backend] {
-        #[cfg(feature = "openssl")]
-        {
-            &[Backend::OpenSsl, Backend::RustCrypto]
-        }
-        #[cfg(not(feature = "openssl"))]
-        {
-            &[Backend::RustCrypto]
-        }
+        &[
+            #[cfg(feature = "openssl")]
+            Backend::OpenSsl,
+            #[cfg(feature = "aws-lc-rs")]
+            Backend::AwsLc,
+            Backend::RustCrypto,
+        ]
     }
 }
 
@@ -197,13 +207,10 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// Wraps key material, handing it to the fastest backend for its algorithm: the fast
-    /// backend for RSA, ed25519-dalek for Ed25519 (faster here than OpenSSL's Ed25519).
+    /// Wraps key material, handing it to the fastest backend for its algorithm that accepts
+    /// it (see [`Backend::available`]).
     fn from_material(material: KeyMaterial) -> Self {
-        let fast = match material {
-            KeyMaterial::Rsa(_) => fast::FastKey::new(&material).map(Arc::new),
-            KeyMaterial::Ed25519(_) => None,
-        };
+        let fast = fast::FastKey::preferred(&material).map(Arc::new);
         SigningKey {
             material: Arc::new(material),
             fast,
@@ -218,12 +225,15 @@ impl SigningKey {
         }
     }
 
-    /// The same key, signing through `backend` (falls back to [`Backend::RustCrypto`] when
-    /// `backend` is not compiled in or refuses the key). Useful to compare backends.
+    /// The same key, signing through `backend`. When `backend` is not compiled in or
+    /// refuses the key (AWS-LC and 1024-bit RSA), the key signs with the backend it gets by
+    /// default instead; [`backend`](Self::backend) tells which. Useful to compare backends.
     pub fn with_backend(&self, backend: Backend) -> Self {
         let fast = match backend {
             Backend::RustCrypto => None,
-            _ => fast::FastKey::new(&self.material).map(Arc::new),
+            _ => fast::FastKey::new(backend, &self.material)
+                .or_else(|| fast::FastKey::preferred(&self.material))
+                .map(Arc::new),
         };
         SigningKey {
             material: self.material.clone(),
@@ -485,84 +495,181 @@ impl SigningKey {
     }
 }
 
-/// Fast backends. Each takes the key material once, at load, and keeps its own handle.
-#[cfg(feature = "openssl")]
+/// Fast backends. Each takes the key material once, at load, and keeps its own handle; a
+/// backend that is not compiled in has no variant, so with no fast feature `FastKey` is
+/// empty and every key signs with the pure-Rust implementation.
 mod fast {
     use super::{Backend, KeyError, KeyMaterial};
-    use openssl::pkey::{Id, PKey, Private};
-    use zeroize::Zeroizing;
 
-    pub(super) struct FastKey {
-        pkey: PKey<Private>,
-        ed25519: bool,
+    pub(super) enum FastKey {
+        #[cfg(feature = "openssl")]
+        OpenSsl(ossl::Key),
+        #[cfg(feature = "aws-lc-rs")]
+        AwsLc(awslc::Key),
     }
 
     impl FastKey {
-        pub(super) fn new(material: &KeyMaterial) -> Option<FastKey> {
-            use rsa::pkcs1::EncodeRsaPrivateKey;
-            match material {
-                KeyMaterial::Rsa(k) => {
-                    let der = k.to_pkcs1_der().ok()?;
-                    let rsa = openssl::rsa::Rsa::private_key_from_der(der.as_bytes()).ok()?;
-                    Some(FastKey {
-                        pkey: PKey::from_rsa(rsa).ok()?,
-                        ed25519: false,
-                    })
-                }
-                KeyMaterial::Ed25519(k) => {
-                    let seed = Zeroizing::new(k.to_bytes());
-                    Some(FastKey {
-                        pkey: PKey::private_key_from_raw_bytes(&seed[..], Id::ED25519).ok()?,
-                        ed25519: true,
-                    })
-                }
+        /// A handle in `backend`, if it is compiled in and accepts the key.
+        pub(super) fn new(backend: Backend, material: &KeyMaterial) -> Option<FastKey> {
+            let _ = material;
+            match backend {
+                #[cfg(feature = "openssl")]
+                Backend::OpenSsl => ossl::Key::new(material).map(FastKey::OpenSsl),
+                #[cfg(feature = "aws-lc-rs")]
+                Backend::AwsLc => awslc::Key::new(material).map(FastKey::AwsLc),
+                _ => None,
             }
         }
 
+        /// The handle in the fastest backend for this key that accepts it: for RSA the
+        /// first of [`Backend::available`]; for Ed25519 AWS-LC only (OpenSSL's Ed25519 is
+        /// slower than ed25519-dalek).
+        pub(super) fn preferred(material: &KeyMaterial) -> Option<FastKey> {
+            let order: &[Backend] = match material {
+                KeyMaterial::Rsa(_) => Backend::available(),
+                KeyMaterial::Ed25519(_) => &[
+                    #[cfg(feature = "aws-lc-rs")]
+                    Backend::AwsLc,
+                ],
+            };
+            order.iter().find_map(|&b| FastKey::new(b, material))
+        }
+
         pub(super) fn backend(&self) -> Backend {
-            Backend::OpenSsl
+            match *self {
+                #[cfg(feature = "openssl")]
+                FastKey::OpenSsl(_) => Backend::OpenSsl,
+                #[cfg(feature = "aws-lc-rs")]
+                FastKey::AwsLc(_) => Backend::AwsLc,
+            }
         }
 
         pub(super) fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
-            let err = |e: openssl::error::ErrorStack| KeyError::Signing(e.to_string());
-            if self.ed25519 {
-                let mut signer =
-                    openssl::sign::Signer::new_without_digest(&self.pkey).map_err(err)?;
-                return signer.sign_oneshot_to_vec(digest).map_err(err);
+            let _ = digest;
+            match *self {
+                #[cfg(feature = "openssl")]
+                FastKey::OpenSsl(ref k) => k.sign_digest(digest),
+                #[cfg(feature = "aws-lc-rs")]
+                FastKey::AwsLc(ref k) => k.sign_digest(digest),
             }
-            // RSASSA-PKCS1-v1_5 over a precomputed SHA-256 (DigestInfo added by OpenSSL);
-            // OpenSSL blinds RSA private-key operations by default.
-            let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&self.pkey).map_err(err)?;
-            ctx.sign_init().map_err(err)?;
-            ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1)
-                .map_err(err)?;
-            ctx.set_signature_md(openssl::md::Md::sha256())
-                .map_err(err)?;
-            let mut out = Vec::with_capacity(512);
-            ctx.sign_to_vec(digest, &mut out).map_err(err)?;
-            Ok(out)
         }
     }
-}
 
-/// No fast backend compiled in: every key signs with the pure-Rust implementation.
-#[cfg(not(feature = "openssl"))]
-mod fast {
-    use super::{Backend, KeyError, KeyMaterial};
+    /// OpenSSL: RSA of every size and Ed25519.
+    #[cfg(feature = "openssl")]
+    mod ossl {
+        use super::{KeyError, KeyMaterial};
+        use openssl::pkey::{Id, PKey, Private};
+        use zeroize::Zeroizing;
 
-    pub(super) enum FastKey {}
-
-    impl FastKey {
-        pub(super) fn new(_: &KeyMaterial) -> Option<FastKey> {
-            None
+        pub(in super::super) struct Key {
+            pkey: PKey<Private>,
+            ed25519: bool,
         }
 
-        pub(super) fn backend(&self) -> Backend {
-            match *self {}
+        impl Key {
+            pub(super) fn new(material: &KeyMaterial) -> Option<Key> {
+                use rsa::pkcs1::EncodeRsaPrivateKey;
+                match material {
+                    KeyMaterial::Rsa(k) => {
+                        // The DER is a `SecretDocument`, wiped on drop.
+                        let der = k.to_pkcs1_der().ok()?;
+                        let rsa = openssl::rsa::Rsa::private_key_from_der(der.as_bytes()).ok()?;
+                        Some(Key {
+                            pkey: PKey::from_rsa(rsa).ok()?,
+                            ed25519: false,
+                        })
+                    }
+                    KeyMaterial::Ed25519(k) => {
+                        let seed = Zeroizing::new(k.to_bytes());
+                        Some(Key {
+                            pkey: PKey::private_key_from_raw_bytes(&seed[..], Id::ED25519).ok()?,
+                            ed25519: true,
+                        })
+                    }
+                }
+            }
+
+            pub(super) fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+                let err = |e: openssl::error::ErrorStack| KeyError::Signing(e.to_string());
+                if self.ed25519 {
+                    let mut signer =
+                        openssl::sign::Signer::new_without_digest(&self.pkey).map_err(err)?;
+                    return signer.sign_oneshot_to_vec(digest).map_err(err);
+                }
+                // RSASSA-PKCS1-v1_5 over a precomputed SHA-256 (DigestInfo added by
+                // OpenSSL); OpenSSL blinds RSA private-key operations by default.
+                let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&self.pkey).map_err(err)?;
+                ctx.sign_init().map_err(err)?;
+                ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1)
+                    .map_err(err)?;
+                ctx.set_signature_md(openssl::md::Md::sha256())
+                    .map_err(err)?;
+                let mut out = Vec::with_capacity(512);
+                ctx.sign_to_vec(digest, &mut out).map_err(err)?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// aws-lc-rs: Ed25519 and RSA of 2048 to 8192 bits (it refuses smaller keys).
+    #[cfg(feature = "aws-lc-rs")]
+    mod awslc {
+        use super::{KeyError, KeyMaterial};
+        use aws_lc_rs::signature::{Ed25519KeyPair, RsaKeyPair};
+        use rsa::traits::PublicKeyParts;
+        use zeroize::Zeroizing;
+
+        /// Smallest RSA modulus AWS-LC signs with.
+        const MIN_BITS: usize = 2048;
+
+        pub(in super::super) enum Key {
+            Rsa(RsaKeyPair),
+            Ed25519(Ed25519KeyPair),
         }
 
-        pub(super) fn sign_digest(&self, _: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
-            match *self {}
+        impl Key {
+            pub(super) fn new(material: &KeyMaterial) -> Option<Key> {
+                use rsa::pkcs1::EncodeRsaPrivateKey;
+                match material {
+                    KeyMaterial::Rsa(k) => {
+                        if k.n().bits() < MIN_BITS {
+                            return None;
+                        }
+                        // The DER is a `SecretDocument`, wiped on drop.
+                        let der = k.to_pkcs1_der().ok()?;
+                        RsaKeyPair::from_der(der.as_bytes()).ok().map(Key::Rsa)
+                    }
+                    KeyMaterial::Ed25519(k) => {
+                        let seed = Zeroizing::new(k.to_bytes());
+                        let public = k.verifying_key().to_bytes();
+                        Ed25519KeyPair::from_seed_and_public_key(&seed[..], &public)
+                            .ok()
+                            .map(Key::Ed25519)
+                    }
+                }
+            }
+
+            pub(super) fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+                // aws-lc-rs errors carry no key material (they are unit-like).
+                let err = |what: &str| KeyError::Signing(format!("AWS-LC: {what} failed"));
+                match self {
+                    Key::Rsa(k) => {
+                        // RSASSA-PKCS1-v1_5 over a precomputed SHA-256; AWS-LC blinds RSA
+                        // private-key operations.
+                        let digest = aws_lc_rs::digest::Digest::import_less_safe(
+                            digest,
+                            &aws_lc_rs::digest::SHA256,
+                        )
+                        .map_err(|_| err("digest import"))?;
+                        let mut out = vec![0u8; k.public_modulus_len()];
+                        k.sign_digest(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &digest, &mut out)
+                            .map_err(|_| err("RSA signing"))?;
+                        Ok(out)
+                    }
+                    Key::Ed25519(k) => Ok(k.sign(digest).as_ref().to_vec()),
+                }
+            }
         }
     }
 }
