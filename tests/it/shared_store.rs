@@ -669,3 +669,53 @@ fn versions_are_not_reused_after_a_restart() {
         "cursor went back from {highest} to {cursor}"
     );
 }
+
+/// The change feed as a stream: what was committed, in commit order (deletions included),
+/// then what is committed while the stream is being read.
+#[test]
+fn the_change_stream_yields_every_commit_in_order() {
+    use easydkim::registry::shared::{change_stream, RemoteChange};
+    use futures_util::StreamExt;
+
+    let dir = temp_dir("shared-stream");
+    let (store, node) = open_at(&snapshot_path(&dir));
+    block_on(node.mutate(|r| r.create_domain(DOMAIN, T0))).expect("create");
+    block_on(node.mutate(|r| r.create_domain(OTHER, T0))).expect("create");
+    block_on(node.mutate(|r| r.delete(DOMAIN))).expect("delete");
+    let store: Arc<dyn RegistryStore> = store;
+    let mut stream = Box::pin(change_stream(
+        store,
+        node_config(),
+        0,
+        std::time::Duration::from_millis(20),
+    ));
+    let describe = |c: &RemoteChange| match c {
+        RemoteChange::Upsert(i) => format!("upsert {} v{}", i.name, i.version),
+        RemoteChange::Delete { name, version } => format!("delete {name} v{version}"),
+    };
+    let first: Vec<String> = block_on(async {
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            out.push(describe(
+                &stream.next().await.expect("item").expect("change"),
+            ));
+        }
+        out
+    });
+    assert_eq!(
+        first,
+        vec![
+            format!("upsert {DOMAIN} v1"),
+            format!("upsert {OTHER} v2"),
+            format!("delete {DOMAIN} v3"),
+        ]
+    );
+    // A commit made after the stream caught up arrives too.
+    block_on(node.mutate(|r| r.set_signing_enabled(OTHER, false))).expect("disable");
+    let next = block_on(stream.next()).expect("item").expect("change");
+    assert_eq!(describe(&next), format!("upsert {OTHER} v4"));
+    let RemoteChange::Upsert(i) = next else {
+        unreachable!()
+    };
+    assert!(!i.signing_enabled);
+}
