@@ -189,45 +189,23 @@ impl Sink for Vec<u8> {
 
 const CRLF: &[u8] = b"\r\n";
 
-/// One pass over a block of whole lines (ending with LF), in fixed-size lanes the compiler
-/// vectorises: true when every line ends with CRLF and no other CR occurs, and for relaxed
-/// when no tab, no two spaces in a row and no space before CR occur (RFC 6376 3.4.4: such
-/// lines are already canonical).
-fn scan_canonical(block: &[u8], relaxed: bool) -> bool {
-    let n = block.len();
-    if n == 0 {
-        return true;
+/// Bytes per window of the event scan.
+const WINDOW: usize = 64;
+
+/// One window of the event scan: `w` is `WINDOW + 1` bytes (the last one only as the
+/// neighbour of the one before). Byte `j` of `flags` is nonzero where the canonical form may
+/// differ from the input at `j` or `j + 1`: a CR not followed by LF, or a LF (at `j + 1`) not
+/// preceded by CR; and for relaxed a tab, or a space followed by a byte up to space (space,
+/// tab, CR, LF or another control). A branch-free loop over fixed-size arrays, which the
+/// compiler vectorises.
+#[inline]
+fn event_flags<const RELAXED: bool>(w: &[u8; WINDOW + 1], flags: &mut [u8; WINDOW]) {
+    for (j, f) in flags.iter_mut().enumerate() {
+        let (u, v) = (w[j], w[j + 1]);
+        let bare = (u == b'\r') ^ (v == b'\n');
+        let wsp = (u == b'\t') | ((u == b' ') & (v <= b' '));
+        *f = u8::from(bare | (RELAXED & wsp));
     }
-    if block[0] == b'\n' {
-        return false;
-    }
-    // Pairs (a, b) of each byte and the next.
-    let (a, b) = (&block[..n - 1], &block[1..]);
-    let (mut lf, mut cr, mut pairs, mut odd) = (0usize, 0usize, 0usize, 0usize);
-    let lane = |x: &[u8], y: &[u8], acc: &mut (usize, usize, usize, usize)| {
-        let (mut l, mut c, mut p, mut w) = (0u8, 0u8, 0u8, 0u8);
-        for (&u, &v) in x.iter().zip(y) {
-            let u_cr = u == b'\r';
-            let v_lf = v == b'\n';
-            l += u8::from(v_lf);
-            c += u8::from(u_cr);
-            p += u8::from(u_cr & v_lf);
-            w += u8::from((u == b'\t') | ((u == b' ') & ((v == b' ') | (v == b'\r'))));
-        }
-        acc.0 += usize::from(l);
-        acc.1 += usize::from(c);
-        acc.2 += usize::from(p);
-        acc.3 += usize::from(w);
-    };
-    let mut acc = (0, 0, 0, 0);
-    let mut xs = a.chunks_exact(64);
-    let mut ys = b.chunks_exact(64);
-    for (x, y) in (&mut xs).zip(&mut ys) {
-        lane(x, y, &mut acc);
-    }
-    lane(xs.remainder(), ys.remainder(), &mut acc);
-    (lf, cr, pairs, odd) = (lf + acc.0, cr + acc.1, pairs + acc.2, odd + acc.3);
-    lf == pairs && cr == pairs && (!relaxed || odd == 0)
 }
 
 /// Bytes of whole lines checked and emitted at once on the fast path (stays in L2 cache
@@ -250,7 +228,7 @@ pub(crate) struct BodyCanonicalizer {
     line_len: usize,
     longest_line: usize,
     bare_cr: bool,
-    /// Reused buffer for lines whose whitespace is rewritten.
+    /// Reused buffer for blocks of lines that are rewritten.
     scratch: Vec<u8>,
 }
 
@@ -333,10 +311,10 @@ impl BodyCanonicalizer {
                 continue;
             };
             let block = &chunk[i..=i + off];
-            if self.is_canonical(block) {
-                self.emit_canonical_lines(block, sink);
-            } else {
-                self.feed_lines(block, sink);
+            self.note_longest_line(block);
+            match self.canon {
+                Canonicalization::Simple => self.feed_block::<false>(block, sink),
+                Canonicalization::Relaxed => self.feed_block::<true>(block, sink),
             }
             i += off + 1;
         }
@@ -346,23 +324,19 @@ impl BodyCanonicalizer {
         !self.pending_cr && !self.line_has_content && !self.pending_wsp && self.line_len == 0
     }
 
-    /// Whether a block of whole lines is already in canonical form line by line: CRLF line
-    /// ends only, no other CR, and for relaxed no tab, no run of spaces and no space before
-    /// a line end. Found with SIMD searches; records the longest line when it is.
-    fn is_canonical(&mut self, block: &[u8]) -> bool {
-        if !scan_canonical(block, self.canon == Canonicalization::Relaxed) {
-            return false;
-        }
-        // Only a line over 998 octets matters (RFC 5322 2.1.1): look for a 999-octet stretch
-        // without LF, jumping from the last LF of each window, about one search per KB.
+    /// Records the longest line of a block of whole lines when it is over 998 octets (RFC
+    /// 5322 2.1.1; shorter ones are never reported): looks for a 999-octet stretch without
+    /// LF (a line of 999 octets ended by a bare LF has no more), jumping from the last LF of
+    /// each window, about one search per KB; only then are the lines measured.
+    fn note_longest_line(&mut self, block: &[u8]) {
         let mut p = 0;
-        while p + 999 < block.len() {
-            match memchr::memrchr(b'\n', &block[p..p + 1000]) {
+        while p + 999 <= block.len() {
+            match memchr::memrchr(b'\n', &block[p..p + 999]) {
                 Some(off) => p += off + 1,
                 None => {
                     let longest = block
                         .split(|&b| b == b'\n')
-                        .map(|l| l.len().saturating_sub(1))
+                        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).len())
                         .max()
                         .unwrap_or(0);
                     self.longest_line = self.longest_line.max(longest);
@@ -370,7 +344,109 @@ impl BodyCanonicalizer {
                 }
             }
         }
-        true
+    }
+
+    /// Canonicalizes a block of whole lines (it ends with LF and starts a line) in one
+    /// pass. A vectorised scan flags the few places where the canonical form differs from
+    /// the input ([`event_flags`]); a block without any goes to the sink as it is. Otherwise
+    /// the runs between those places are copied into one reused buffer, fixing each place
+    /// (a bare LF becomes CRLF; relaxed: a run of WSP becomes one SP, or nothing at the end
+    /// of a line), and the buffer goes to the sink in one piece. Nothing is allocated per
+    /// line, and the hash is fed in large blocks.
+    fn feed_block<const RELAXED: bool>(&mut self, block: &[u8], sink: &mut impl Sink) {
+        let n = block.len();
+        let mut out = Out {
+            buf: std::mem::take(&mut self.scratch),
+            w: 0,
+            need: 0,
+        };
+        // `block[..pos]` is done: in `out` once anything was rewritten.
+        let mut pos = 0;
+        let mut rewritten = false;
+        if block[0] == b'\n' {
+            // A LF that starts the block is a bare LF (no CR can precede it: a CR at the end
+            // of the previous chunk would have left the canonicalizer mid-line).
+            out.start(n);
+            out.put_crlf();
+            pos = 1;
+            rewritten = true;
+        }
+        let mut flags = [0u8; WINDOW];
+        let mut start = 0;
+        while start < n {
+            if start + WINDOW < n {
+                let w: &[u8; WINDOW + 1] = block[start..=start + WINDOW]
+                    .try_into()
+                    .expect("window length");
+                event_flags::<RELAXED>(w, &mut flags);
+            } else {
+                // The last window, padded with a byte that raises no flag.
+                let mut w = [b'x'; WINDOW + 1];
+                w[..n - start].copy_from_slice(&block[start..]);
+                event_flags::<RELAXED>(&w, &mut flags);
+            }
+            let words: [u64; WINDOW / 8] = std::array::from_fn(|k| {
+                u64::from_le_bytes(flags[8 * k..8 * k + 8].try_into().expect("8 bytes"))
+            });
+            if words.iter().fold(0, |a, w| a | w) == 0 {
+                // The common case on clean text: nothing to do in this window.
+                start += WINDOW;
+                continue;
+            }
+            for (k, mut word) in words.into_iter().enumerate() {
+                while word != 0 {
+                    let q = start + 8 * k + (word.trailing_zeros() / 8) as usize;
+                    word &= word - 1;
+                    let b = block[q];
+                    let next = block.get(q + 1).copied();
+                    if RELAXED && q >= pos && (b == b' ' || b == b'\t') {
+                        // A run of WSP from `q` (the first flag of any run that needs work
+                        // is at its start; the block ends with LF, so the run ends before).
+                        let mut r = q + 1;
+                        while matches!(block[r], b' ' | b'\t') {
+                            r += 1;
+                        }
+                        let ends_line = block[r] == b'\n'
+                            || (block[r] == b'\r' && block.get(r + 1) == Some(&b'\n'));
+                        if ends_line || b == b'\t' || r > q + 1 {
+                            if !rewritten {
+                                out.start(n);
+                                rewritten = true;
+                            }
+                            out.put(block, pos, q);
+                            if !ends_line {
+                                out.put_sp();
+                            }
+                            pos = r;
+                        }
+                        // Otherwise one SP before a control byte that is data: canonical.
+                    }
+                    if b == b'\r' {
+                        if next != Some(b'\n') {
+                            // A CR not followed by LF is data.
+                            self.bare_cr = true;
+                        }
+                    } else if next == Some(b'\n') && q + 1 >= pos {
+                        // A LF not preceded by CR ends a line too: it becomes CRLF.
+                        if !rewritten {
+                            out.start(n);
+                            rewritten = true;
+                        }
+                        out.put(block, pos, q + 1);
+                        out.put_crlf();
+                        pos = q + 2;
+                    }
+                }
+            }
+            start += WINDOW;
+        }
+        if rewritten {
+            out.put(block, pos, n);
+            self.emit_canonical_lines(&out.buf[..out.w], sink);
+        } else {
+            self.emit_canonical_lines(block, sink);
+        }
+        self.scratch = out.buf;
     }
 
     /// Emits whole lines already in canonical form, keeping empty lines at the end pending
@@ -391,44 +467,6 @@ impl BodyCanonicalizer {
             self.pending_empty = trailing;
         } else {
             self.pending_empty += trailing;
-        }
-    }
-
-    /// Whole lines (the block ends with LF) that need work, one line at a time: the line
-    /// end is found with SIMD, and only lines with a tab or a run of spaces are rewritten.
-    fn feed_lines(&mut self, block: &[u8], sink: &mut impl Sink) {
-        let mut start = 0;
-        for lf in memchr::memchr_iter(b'\n', block) {
-            let raw = &block[start..lf];
-            start = lf + 1;
-            // CRLF or bare LF ends the line; any other CR is data.
-            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-            self.longest_line = self.longest_line.max(line.len());
-            if !self.bare_cr && memchr::memchr(b'\r', line).is_some() {
-                self.bare_cr = true;
-            }
-            let content = match self.canon {
-                Canonicalization::Simple => line,
-                Canonicalization::Relaxed => crate::message::trim_wsp_end(line),
-            };
-            if content.is_empty() {
-                self.pending_empty += 1;
-                continue;
-            }
-            while self.pending_empty > 0 {
-                self.pending_empty -= 1;
-                self.emit(CRLF, sink);
-            }
-            if self.canon == Canonicalization::Relaxed && has_odd_wsp(content) {
-                self.scratch.clear();
-                collapse_wsp(content, &mut self.scratch);
-                let scratch = std::mem::take(&mut self.scratch);
-                self.emit(&scratch, sink);
-                self.scratch = scratch;
-            } else {
-                self.emit(content, sink);
-            }
-            self.emit(CRLF, sink);
         }
     }
 
@@ -540,44 +578,68 @@ impl BodyCanonicalizer {
     }
 }
 
-/// Whether a line (no trailing WSP) has a tab or two WSP in a row: relaxed rewrites it.
-fn has_odd_wsp(line: &[u8]) -> bool {
-    if line.is_empty() {
-        return false;
-    }
-    let (a, b) = (&line[..line.len() - 1], &line[1..]);
-    let mut odd = 0u32;
-    let mut xs = a.chunks_exact(32);
-    let mut ys = b.chunks_exact(32);
-    let lane = |x: &[u8], y: &[u8]| -> u32 {
-        let mut n = 0u8;
-        for (&u, &v) in x.iter().zip(y) {
-            n |= u8::from((u == b'\t') | ((u == b' ') & (v == b' ')));
-        }
-        u32::from(n)
-    };
-    for (x, y) in (&mut xs).zip(&mut ys) {
-        odd |= lane(x, y);
-    }
-    odd |= lane(xs.remainder(), ys.remainder());
-    odd != 0 || line[line.len() - 1] == b'\t'
+/// The output of [`BodyCanonicalizer::feed_block`]: a buffer reused from block to block,
+/// written at `w`. Its length is its capacity (zeroed once, grown rarely), at least `need`:
+/// the block's length, plus one for each CR added to a bare LF, plus some slack. Output never
+/// runs ahead of input by more than the CRs added, so short runs can be copied in 16-byte
+/// pieces that may write past their end (the next write covers the excess) instead of
+/// through `memcpy` calls.
+struct Out {
+    buf: Vec<u8>,
+    w: usize,
+    need: usize,
 }
 
-/// RFC 6376 3.4.4: every run of WSP becomes one SP (the line has no trailing WSP). A
-/// branch-free loop over a buffer sized up front.
-fn collapse_wsp(line: &[u8], out: &mut Vec<u8>) {
-    let base = out.len();
-    out.resize(base + line.len(), 0);
-    let buf = &mut out[base..];
-    let mut w = 0;
-    let mut in_wsp = false;
-    for &c in line {
-        let wsp = c == b' ' || c == b'\t';
-        buf[w] = if wsp { b' ' } else { c };
-        w += usize::from(!(wsp && in_wsp));
-        in_wsp = wsp;
+/// Slack past the end of any write.
+const SLACK: usize = 32;
+
+impl Out {
+    /// Ready for a block of `n` input bytes.
+    fn start(&mut self, n: usize) {
+        self.w = 0;
+        self.need = n + SLACK;
+        self.grow();
     }
-    out.truncate(base + w);
+
+    fn grow(&mut self) {
+        if self.buf.len() < self.need {
+            self.buf.resize(self.need.max(2 * self.buf.len()), 0);
+        }
+    }
+
+    /// Copies `block[from..to]`.
+    #[inline]
+    fn put(&mut self, block: &[u8], from: usize, to: usize) {
+        let len = to - from;
+        let rounded = len.next_multiple_of(16);
+        if from + rounded <= block.len() {
+            // Within `need`: the output is at most the CRs added ahead of the input, and
+            // the slack covers the rounding.
+            let dst = &mut self.buf[self.w..self.w + rounded];
+            for (d, s) in dst
+                .chunks_exact_mut(16)
+                .zip(block[from..from + rounded].chunks_exact(16))
+            {
+                d.copy_from_slice(s);
+            }
+        } else {
+            self.buf[self.w..self.w + len].copy_from_slice(&block[from..to]);
+        }
+        self.w += len;
+    }
+
+    fn put_sp(&mut self) {
+        self.buf[self.w] = b' ';
+        self.w += 1;
+    }
+
+    /// A CRLF for a bare LF: one byte more than the input had.
+    fn put_crlf(&mut self) {
+        self.need += 1;
+        self.grow();
+        self.buf[self.w..self.w + 2].copy_from_slice(CRLF);
+        self.w += 2;
+    }
 }
 
 #[inline]

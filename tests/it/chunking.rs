@@ -269,3 +269,96 @@ proptest! {
         }
     }
 }
+
+/// Bodies of a few KB: whitespace runs, bare CRs and LFs, CRLFs and empty lines fall on
+/// every offset of the canonicalizer's 64-byte scan windows and across its 32 KB blocks.
+fn long_body() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        6 => Just(&b"word"[..]),
+        6 => Just(&b" "[..]),
+        2 => Just(&b"  "[..]),
+        2 => Just(&b"\t"[..]),
+        1 => Just(&b" \t "[..]),
+        5 => Just(&b"\r\n"[..]),
+        1 => Just(&b"\n"[..]),
+        1 => Just(&b"\r"[..]),
+        1 => Just(&b"\r\n\r\n"[..]),
+        1 => Just(&b"The quick brown fox jumps over the lazy dog."[..]),
+        1 => Just(&b"\x0c"[..]),
+    ];
+    prop::collection::vec(piece, 0..1200).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn long_bodies_match_the_model_in_any_chunks(body in long_body(), at in any::<prop::sample::Index>()) {
+        for c in CANONS {
+            let want = rfc_canonical_body(c, &body);
+            prop_assert_eq!(canonical(c, &body), want.clone(), "{}", c);
+            let whole = hash_chunks(c, &[&body]);
+            prop_assert_eq!(whole.digest, sha256(&want));
+            let i = at.index(body.len() + 1);
+            prop_assert_eq!(hash_chunks(c, &[&body[..i], &body[i..]]), whole);
+            // Small chunks: every chunk boundary is a window boundary somewhere else.
+            let small: Vec<&[u8]> = body.chunks(61).collect();
+            prop_assert_eq!(hash_chunks(c, &small), whole);
+        }
+    }
+}
+
+/// A body of several 32 KB blocks whose whitespace runs straddle every offset of the scan
+/// window, against the model, whole and in uneven chunks.
+#[test]
+fn runs_across_window_and_block_boundaries() {
+    let mut body = Vec::new();
+    for i in 0..6000usize {
+        body.extend(std::iter::repeat_n(b'a', i % 67));
+        body.extend(std::iter::repeat_n(b' ', i % 5));
+        if i % 7 == 0 {
+            body.push(b'\t');
+        }
+        match i % 11 {
+            0 => body.extend_from_slice(b"\r\n\r\n \r\n"),
+            1 => body.push(b'\n'),
+            2 => body.push(b'\r'),
+            3..=6 => body.extend_from_slice(b"\r\n"),
+            _ => {}
+        }
+    }
+    body.extend_from_slice(b"\r\n\r\n  \t\r\n");
+    for c in CANONS {
+        let want = rfc_canonical_body(c, &body);
+        assert_eq!(canonical(c, &body), want, "{c}");
+        let whole = hash_chunks(c, &[&body]);
+        assert_eq!(whole.digest, sha256(&want), "{c}");
+        for size in [1000, 4093, 32 * 1024 + 7, 100_000] {
+            let chunks: Vec<&[u8]> = body.chunks(size).collect();
+            assert_eq!(hash_chunks(c, &chunks), whole, "{c} chunks of {size}");
+        }
+    }
+}
+
+/// The longest line is reported the same whatever the line endings and chunking.
+#[test]
+fn longest_line_with_bare_lf_and_crlf() {
+    for (line_end, len) in [
+        (&b"\n"[..], 998usize),
+        (b"\n", 999),
+        (b"\r\n", 999),
+        (b"\r\n", 998),
+    ] {
+        let mut body = b"short\r\n".to_vec();
+        body.extend(std::iter::repeat_n(b'x', len));
+        body.extend_from_slice(line_end);
+        body.extend_from_slice(b"end\r\n");
+        for c in CANONS {
+            let whole = hash_chunks(c, &[&body]);
+            let expected = if len > 998 { len } else { 0 };
+            assert_eq!(whole.longest_line, expected, "{c} {len} {line_end:?}");
+            let bytes: Vec<&[u8]> = body.chunks(1).collect();
+            assert_eq!(hash_chunks(c, &bytes), whole, "{c} byte by byte");
+        }
+    }
+}
