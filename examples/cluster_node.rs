@@ -52,7 +52,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for domain in std::env::args().skip(1) {
         let now = unix_now();
         match node.mutate(|r| r.create_domain(&domain, now)).await {
-            Ok(_) | Err(easydkim::registry::shared::SharedError::Registry(
+            Ok(_)
+            | Err(easydkim::registry::shared::SharedError::Registry(
                 RegistryError::IdentityExists(_),
             )) => {}
             Err(e) => return Err(e.into()),
