@@ -207,7 +207,10 @@ impl Report {
                 None => c.result == DkimResult::Pass,
                 Some(_) => matches!(
                     c.result,
-                    DkimResult::Fail(Error::Crypto(CryptoError::FailedVerification))
+                    DkimResult::Fail(Error::Crypto(
+                        // rust-crypto says FailedVerification, aws-lc-rs Library("Unspecified").
+                        CryptoError::FailedVerification | CryptoError::Library(_)
+                    ))
                 ),
             })
             && self.foreign.iter().all(|r| *r == DkimResult::Pass);
