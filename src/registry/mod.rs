@@ -1064,12 +1064,8 @@ impl IdentityRegistry {
         drop(snapshot);
 
         let tenant_signer = |key: SigningKey, domain: &DomainName, selector: &str| {
-            let mut s = Signer::from_parts(
-                key,
-                domain.clone(),
-                Selector::parse(selector)
-                    .map_err(|_| SignError::InvalidSelector(selector.to_string()))?,
-            );
+            // The selector is a token or a BYO selector, validated when it was stored.
+            let mut s = Signer::from_parts(key, domain.clone(), Selector::already_valid(selector));
             s.profile(self.config.profile).signing_time(Some(now));
             Ok::<_, SignError>(s)
         };
