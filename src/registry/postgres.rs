@@ -247,8 +247,9 @@ pub struct PgOptions {
     pub operation_timeout: Duration,
     /// Connection timeout (default 3 s).
     pub connect_timeout: Duration,
-    /// TCP keepalive idle time of the connections (default 5 s): bounds how long the
-    /// server keeps a vanished leader's session, hence its lock.
+    /// TCP keepalive idle time (default 5 s), on the client's connections and, server
+    /// side, on the leader's session: the server ends the session of a leader that vanished
+    /// without closing its connection (releasing the lock) after about this plus 3 s.
     pub keepalive_idle: Duration,
 }
 
@@ -845,6 +846,17 @@ impl RegistryStore for PgStore {
         }
         let attempt = async {
             let client = connect(&self.config).await?;
+            // Server-side keepalives on the session that holds the lock, so that the server
+            // ends the session of a leader that vanished without closing its connection
+            // (and releases the lock) after about idle + 3 probes a second apart.
+            let idle = self.options.keepalive_idle.as_secs().max(1);
+            client
+                .batch_execute(&format!(
+                    "SET tcp_keepalives_idle = {idle}; SET tcp_keepalives_interval = 1; \
+                     SET tcp_keepalives_count = 3"
+                ))
+                .await
+                .map_err(unavailable)?;
             let got: bool = client
                 .query_one(
                     "SELECT pg_try_advisory_lock($1, hashtext($2))",
