@@ -212,6 +212,34 @@ fn event_flags<const RELAXED: bool>(w: &[u8; WINDOW + 1], flags: &mut [u8; WINDO
 /// between the check and the hash).
 const FAST_BLOCK: usize = 32 * 1024;
 
+thread_local! {
+    /// The rewrite buffer of the last finished body canonicalizer of this thread, so that
+    /// signing one message after another allocates (and zeroes) it once per thread, not
+    /// once per message. Holds at most [`SCRATCH_KEEP`] bytes.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Largest rewrite buffer kept for reuse (a whole block plus slack fits).
+const SCRATCH_KEEP: usize = 2 * FAST_BLOCK;
+
+fn take_scratch() -> Vec<u8> {
+    SCRATCH.try_with(|c| c.take()).unwrap_or_default()
+}
+
+fn give_back_scratch(buf: Vec<u8>) {
+    if buf.capacity() > 0 && buf.capacity() <= SCRATCH_KEEP {
+        // During thread teardown the slot may be gone: the buffer is then simply freed.
+        let _ = SCRATCH.try_with(|c| {
+            let old = c.take();
+            c.set(if old.capacity() >= buf.capacity() {
+                old
+            } else {
+                buf
+            });
+        });
+    }
+}
+
 /// The streaming body canonicalization state machine.
 #[derive(Clone, Debug)]
 pub(crate) struct BodyCanonicalizer {
@@ -228,8 +256,15 @@ pub(crate) struct BodyCanonicalizer {
     line_len: usize,
     longest_line: usize,
     bare_cr: bool,
-    /// Reused buffer for blocks of lines that are rewritten.
+    /// Reused buffer for blocks of lines that are rewritten (taken from, and given back
+    /// to, the thread's spare one).
     scratch: Vec<u8>,
+}
+
+impl Drop for BodyCanonicalizer {
+    fn drop(&mut self) {
+        give_back_scratch(std::mem::take(&mut self.scratch));
+    }
 }
 
 impl BodyCanonicalizer {
@@ -355,6 +390,9 @@ impl BodyCanonicalizer {
     /// line, and the hash is fed in large blocks.
     fn feed_block<const RELAXED: bool>(&mut self, block: &[u8], sink: &mut impl Sink) {
         let n = block.len();
+        if self.scratch.capacity() == 0 {
+            self.scratch = take_scratch();
+        }
         let mut out = Out {
             buf: std::mem::take(&mut self.scratch),
             w: 0,
@@ -647,23 +685,38 @@ fn is_plain(c: u8) -> bool {
     !matches!(c, b' ' | b'\t' | b'\r' | b'\n')
 }
 
-/// The hash sink: counts canonical bytes, hashes up to an optional limit (`l=`), and feeds
-/// the hash in large blocks.
+/// The hash sink: counts canonical bytes, hashes up to an optional limit (`l=`). Large
+/// pieces (whole blocks of lines) go to SHA-256 as they are; tiny ones (a CRLF, a space, a
+/// word from the byte-wise path) are gathered in a small inline buffer first, so the hash
+/// is never called for a few bytes and nothing is allocated.
 struct HashSink {
     hasher: Sha256,
-    buf: Vec<u8>,
+    small: [u8; SMALL],
+    small_len: usize,
     total: u64,
     hashed: u64,
     limit: Option<u64>,
 }
 
-const HASH_BLOCK: usize = 16 * 1024;
+/// Bytes gathered before they go to the hash.
+const SMALL: usize = 256;
 
 impl HashSink {
+    fn new(limit: Option<u64>) -> Self {
+        HashSink {
+            hasher: Sha256::new(),
+            small: [0; SMALL],
+            small_len: 0,
+            total: 0,
+            hashed: 0,
+            limit,
+        }
+    }
+
     fn flush(&mut self) {
-        if !self.buf.is_empty() {
-            self.hasher.update(&self.buf);
-            self.buf.clear();
+        if self.small_len > 0 {
+            self.hasher.update(&self.small[..self.small_len]);
+            self.small_len = 0;
         }
     }
 }
@@ -679,14 +732,17 @@ impl Sink for HashSink {
             None => data,
         };
         self.hashed += data.len() as u64;
-        if data.len() >= HASH_BLOCK {
-            self.flush();
-            self.hasher.update(data);
+        if self.small_len + data.len() <= SMALL {
+            self.small[self.small_len..self.small_len + data.len()].copy_from_slice(data);
+            self.small_len += data.len();
         } else {
-            if self.buf.len() + data.len() > HASH_BLOCK {
-                self.flush();
+            self.flush();
+            if data.len() < SMALL / 2 {
+                self.small[..data.len()].copy_from_slice(data);
+                self.small_len = data.len();
+            } else {
+                self.hasher.update(data);
             }
-            self.buf.extend_from_slice(data);
         }
     }
 }
@@ -756,13 +812,7 @@ impl BodyHasher {
     pub fn with_limit(canon: Canonicalization, limit: Option<u64>) -> Self {
         BodyHasher {
             canon: BodyCanonicalizer::new(canon),
-            sink: HashSink {
-                hasher: Sha256::new(),
-                buf: Vec::with_capacity(HASH_BLOCK),
-                total: 0,
-                hashed: 0,
-                limit,
-            },
+            sink: HashSink::new(limit),
         }
     }
 

@@ -434,34 +434,53 @@ pub(crate) fn finish_signatures(
     })
 }
 
-/// The `h=` list for a message under the given options.
-pub(crate) fn signed_header_names(msg: &Message<'_>, opts: &SignOptions) -> Vec<String> {
+/// The `h=` list for a message under the given options: names borrowed from the options
+/// or from the default list when they can be, so building it allocates only the list.
+pub(crate) fn signed_header_names<'a>(
+    msg: &Message<'a>,
+    opts: &'a SignOptions,
+) -> Vec<std::borrow::Cow<'a, str>> {
+    use std::borrow::Cow;
     match &opts.headers {
-        HeaderSelection::Explicit(list) => list.clone(),
+        HeaderSelection::Explicit(list) => list.iter().map(|n| Cow::Borrowed(n.as_str())).collect(),
         HeaderSelection::Default => {
-            let mut names: Vec<String> = Vec::new();
+            let mut names: Vec<Cow<'a, str>> = Vec::with_capacity(2 * msg.fields().len());
             for f in msg.fields() {
-                let name = f.name_str().to_ascii_lowercase();
-                let wanted = DEFAULT_SIGNED_HEADERS
+                let name = f.name();
+                let Some(d) = DEFAULT_SIGNED_HEADERS
                     .iter()
-                    .any(|d| match d.strip_suffix('-') {
-                        Some(_) => name.starts_with(d),
-                        None => name == *d,
-                    });
+                    .find(|d| match d.strip_suffix('-') {
+                        // A prefix entry (`list-`, `resent-`): any field name it starts.
+                        Some(_) => {
+                            name.len() >= d.len()
+                                && name[..d.len()].eq_ignore_ascii_case(d.as_bytes())
+                        }
+                        None => name.eq_ignore_ascii_case(d.as_bytes()),
+                    })
+                else {
+                    continue;
+                };
                 // RFC 5322 allows `;` in a field name, but `;` ends a tag in `h=`
                 // (RFC 6376 3.2): such a field cannot be named, so it is not signed.
-                if wanted && !name.contains(';') {
-                    names.push(name);
+                if name.contains(&b';') {
+                    continue;
                 }
+                names.push(if d.ends_with('-') {
+                    Cow::Owned(f.name_str().to_ascii_lowercase())
+                } else {
+                    Cow::Borrowed(d)
+                });
             }
             if opts.oversign {
-                let mut extra: Vec<String> = Vec::new();
-                for n in &names {
-                    if OVERSIGNED_HEADERS.contains(&n.as_str()) && !extra.contains(n) {
-                        extra.push(n.clone());
+                let present = names.len();
+                for i in 0..present {
+                    let n = &names[i];
+                    if OVERSIGNED_HEADERS.contains(&n.as_ref())
+                        && !names[present..].iter().any(|e| e == n)
+                    {
+                        names.push(names[i].clone());
                     }
                 }
-                names.extend(extra);
             }
             names
         }
@@ -478,71 +497,113 @@ pub(crate) fn canonicalize_signed_headers(
     out: &mut Vec<u8>,
 ) {
     let fields = msg.fields();
-    let mut used = vec![false; fields.len()];
+    // Which fields are used: bits for the usual header of up to 128 fields, else a vector.
+    let mut bits: u128 = 0;
+    let mut many = if fields.len() > 128 {
+        vec![false; fields.len()]
+    } else {
+        Vec::new()
+    };
     for name in names {
         let name = name.as_ref();
+        let used = |i: usize| {
+            if many.is_empty() {
+                bits >> i & 1 == 1
+            } else {
+                many[i]
+            }
+        };
         if let Some(i) = (0..fields.len())
             .rev()
-            .find(|&i| !used[i] && fields[i].is(name))
+            .find(|&i| !used(i) && fields[i].is(name))
         {
-            used[i] = true;
+            if many.is_empty() {
+                bits |= 1 << i;
+            } else {
+                many[i] = true;
+            }
             canonicalize_header(canon, fields[i].raw(), out);
         }
     }
 }
 
 fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<String, SignError> {
+    use std::fmt::Write as _;
     let opts = &s.options;
     let b64 = base64::engine::general_purpose::STANDARD;
     let names = signed_header_names(msg, opts);
     let c = opts.canonicalization;
 
     let mut f = Folder::new(FIELD_NAME);
-    let a = format!("a={};", s.key.algorithm().as_str());
-    let cc = format!("c={c};");
-    let d = format!("d={};", s.domain);
-    let sel = format!("s={};", s.selector);
-    let tt = format!("t={t};");
+    // Each tag is written into one reused string (writing to a String cannot fail).
+    let mut tag = String::with_capacity(256);
+    let mut push = |f: &mut Folder, args: std::fmt::Arguments<'_>| {
+        tag.clear();
+        let _ = tag.write_fmt(args);
+        f.push(Piece::Tag(&tag));
+    };
     f.push(Piece::Tag("v=1;"));
-    f.push(Piece::Tag(&a));
+    push(&mut f, format_args!("a={};", s.key.algorithm().as_str()));
+    let (ch, cb) = (c.header.as_str(), c.body.as_str());
     match opts.profile {
         Profile::SesCompatible => {
             f.push(Piece::Tag("q=dns/txt;"));
-            f.push(Piece::Tag(&cc));
-            f.push(Piece::Tag(&sel));
-            f.push(Piece::Tag(&d));
+            push(&mut f, format_args!("c={ch}/{cb};"));
+            push(&mut f, format_args!("s={};", s.selector));
+            push(&mut f, format_args!("d={};", s.domain));
         }
         Profile::Standard => {
-            f.push(Piece::Tag(&cc));
-            f.push(Piece::Tag(&d));
-            f.push(Piece::Tag(&sel));
+            push(&mut f, format_args!("c={ch}/{cb};"));
+            push(&mut f, format_args!("d={};", s.domain));
+            push(&mut f, format_args!("s={};", s.selector));
         }
     }
-    f.push(Piece::Tag(&tt));
+    push(&mut f, format_args!("t={t};"));
     if let Some(x) = opts.expire_after {
-        f.push(Piece::Tag(&format!("x={};", t.saturating_add(x))));
+        push(&mut f, format_args!("x={};", t.saturating_add(x)));
     }
     if let Some(i) = &opts.identity {
-        f.push(Piece::Tag(&format!("i={};", dkim_quoted_printable(i))));
+        push(&mut f, format_args!("i={};", dkim_quoted_printable(i)));
     }
     if opts.body_length {
-        f.push(Piece::Tag(&format!("l={};", bh.canonical_length)));
+        push(&mut f, format_args!("l={};", bh.canonical_length));
     }
-    f.push(Piece::HeaderList(&format!("h={};", names.join(":"))));
-    f.push(Piece::Base64(&format!("bh={};", bh.to_base64())));
+    tag.clear();
+    tag.push_str("h=");
+    for (k, n) in names.iter().enumerate() {
+        if k > 0 {
+            tag.push(':');
+        }
+        tag.push_str(n);
+    }
+    tag.push(';');
+    f.push(Piece::HeaderList(&tag));
+    // bh=: 32 bytes are 44 base64 characters.
+    let mut bh_tag = [0u8; 3 + 44 + 1];
+    bh_tag[..3].copy_from_slice(b"bh=");
+    let written = b64
+        .encode_slice(bh.digest, &mut bh_tag[3..47])
+        .expect("44 bytes hold the base64 of 32");
+    debug_assert_eq!(written, 44);
+    bh_tag[47] = b';';
+    f.push(Piece::Base64(
+        std::str::from_utf8(&bh_tag).expect("base64 is ASCII"),
+    ));
     f.push(Piece::Base64("b="));
 
     // RFC 6376 3.7: hash the signed fields, then this header with an empty b= and no CRLF.
-    let mut data = Vec::with_capacity(1024);
+    let fields_len: usize = msg.fields().iter().map(|f| f.raw().len() + 2).sum();
+    let mut data = Vec::with_capacity(fields_len + f.as_str().len() + 64);
     canonicalize_signed_headers(msg, &names, c.header, &mut data);
     canonicalize_header(c.header, f.as_str().as_bytes(), &mut data);
     data.truncate(data.len() - 2);
     let digest: [u8; 32] = Sha256::digest(&data).into();
     let sig = s.key.sign_digest(&digest)?;
-    let sig64 = b64.encode(sig);
+    tag.clear();
+    b64.encode_string(sig, &mut tag);
 
     // Fill the rest of the last line, then fold the rest of b= in full lines.
-    f.split_anywhere(&sig64);
+    f.split_anywhere(&tag);
     let mut header = f.into_string();
     header.push_str("\r\n");
     Ok(header)
@@ -559,4 +620,42 @@ fn dkim_quoted_printable(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default `h=` list: present default fields in message order, lowercased (prefix
+    /// entries keep the field's own name), fields with `;` in their name left out, then one
+    /// more of each present singleton.
+    #[test]
+    fn default_header_list_and_oversigning() {
+        let raw = b"FROM: a@example.com\r\nX-Mailer: m\r\nTo: b@example.org\r\nto: c@example.org\r\n\
+List-ID: <l.example.com>\r\nResent-From: r@example.com\r\nSub;ject: x\r\nSubject: s\r\n\r\nbody\r\n";
+        let msg = Message::parse(raw).unwrap();
+        let mut opts = SignOptions::default();
+        let names = signed_header_names(&msg, &opts);
+        assert_eq!(
+            names,
+            [
+                "from",
+                "to",
+                "to",
+                "list-id",
+                "resent-from",
+                "subject",
+                "from",
+                "to",
+                "subject"
+            ]
+        );
+        opts.oversign = false;
+        assert_eq!(
+            signed_header_names(&msg, &opts),
+            ["from", "to", "to", "list-id", "resent-from", "subject"]
+        );
+        opts.headers = HeaderSelection::Explicit(vec!["subject".into(), "x-mailer".into()]);
+        assert_eq!(signed_header_names(&msg, &opts), ["subject", "x-mailer"]);
+    }
 }
