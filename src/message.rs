@@ -6,6 +6,7 @@
 //! treats only CRLF as a line break, and we treat a bare LF as the CRLF it becomes on the wire).
 
 use crate::error::MessageError;
+use std::borrow::Cow;
 
 /// Limits applied while splitting a message. Hostile input above a limit is refused with a
 /// typed error instead of being processed.
@@ -340,13 +341,28 @@ impl<'a> Message<'a> {
     /// Errors: no From header, more than one, a From that does not parse as an address
     /// list, or whose first mailbox has no domain.
     pub fn from_address(&self) -> Result<FromAddress, MessageError> {
+        let (local, domain) = self.from_parts()?;
+        Ok(FromAddress {
+            local: local.into_owned(),
+            domain: domain.into_owned(),
+        })
+    }
+
+    /// [`from_address`](Self::from_address) as `(local, domain)`, borrowed from the message
+    /// when the From value is a plain `addr-spec` or `Display Name <addr-spec>` (nearly
+    /// every message), so checking and routing the sender allocates nothing.
+    pub(crate) fn from_parts(&self) -> Result<(Cow<'a, str>, Cow<'a, str>), MessageError> {
         let mut froms = self.fields_named("from");
         let from = froms.next().ok_or(MessageError::NoFrom)?;
         let extra = froms.count();
         if extra > 0 {
             return Err(MessageError::MultipleFrom { count: extra + 1 });
         }
-        parse_from_value(from.value())
+        if let Some((local, domain)) = plain_from_value(from.value()) {
+            return Ok((Cow::Borrowed(local), Cow::Borrowed(domain)));
+        }
+        let addr = parse_from_value(from.value())?;
+        Ok((Cow::Owned(addr.local), Cow::Owned(addr.domain)))
     }
 }
 
@@ -439,6 +455,50 @@ fn excerpt(line: &[u8]) -> String {
     s
 }
 
+/// RFC 5322 `atext`.
+fn is_atext(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
+}
+
+/// The fast path of [`parse_from_value`]: `local@domain` or `Display Name <local@domain>`
+/// on one line, where the display name is atext words and WSP, and the address dot-atom
+/// text with exactly one `@`. Anything else (quotes, comments, groups, lists, folding,
+/// 8-bit text) returns `None` and takes the full parser, which gives the same answer on
+/// everything this accepts (tested against it).
+fn plain_from_value(value: &[u8]) -> Option<(&str, &str)> {
+    let is_wsp = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !is_wsp(b))?;
+    let end = value.iter().rposition(|b| !is_wsp(b))? + 1;
+    let v = &value[start..end];
+    let addr = match v.strip_suffix(b">") {
+        Some(rest) => {
+            let lt = rest.iter().rposition(|&b| b == b'<')?;
+            if !rest[..lt].iter().all(|&b| is_atext(b) || is_wsp(&b)) {
+                return None;
+            }
+            &rest[lt + 1..]
+        }
+        None => v,
+    };
+    let at = addr.iter().position(|&b| b == b'@')?;
+    let (local, domain) = (&addr[..at], &addr[at + 1..]);
+    let dot_atom = |s: &[u8]| {
+        !s.is_empty()
+            && s.iter().all(|&b| is_atext(b) || b == b'.')
+            && s[0] != b'.'
+            && s[s.len() - 1] != b'.'
+            && !s.windows(2).any(|w| w == b"..")
+    };
+    if !dot_atom(local) || !dot_atom(domain) {
+        return None;
+    }
+    // ASCII only, so both are UTF-8.
+    Some((
+        std::str::from_utf8(local).ok()?,
+        std::str::from_utf8(domain).ok()?,
+    ))
+}
+
 fn parse_from_value(value: &[u8]) -> Result<FromAddress, MessageError> {
     // mailparse works on text; unfold and decode leniently (8-bit display names are common).
     let text = String::from_utf8_lossy(value);
@@ -481,6 +541,48 @@ fn parse_from_value(value: &[u8]) -> Result<FromAddress, MessageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Whatever the fast path accepts, the full parser reads the same way.
+        #[test]
+        fn plain_from_agrees_with_the_full_parser(
+            v in "[ \t]{0,2}([A-Za-z+.!=<>@\"(),:; -]{0,12})?[<]?[a-z.+-]{0,6}@?[a-zA-Z.-]{0,10}[>]?[ \t]{0,2}",
+        ) {
+            if let Some((local, domain)) = plain_from_value(v.as_bytes()) {
+                let full = parse_from_value(v.as_bytes()).expect("the full parser accepts it");
+                proptest::prop_assert_eq!((local, domain), (full.local.as_str(), full.domain.as_str()), "{:?}", v);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_from_cases() {
+        let ok: &[(&str, (&str, &str))] = &[
+            ("alice@example.com", ("alice", "example.com")),
+            (
+                "  Alice Example <alice+x@Example.COM> ",
+                ("alice+x", "Example.COM"),
+            ),
+            ("<a.b@example.com>", ("a.b", "example.com")),
+        ];
+        for (v, want) in ok {
+            assert_eq!(plain_from_value(v.as_bytes()), Some(*want), "{v}");
+            let full = parse_from_value(v.as_bytes()).unwrap();
+            assert_eq!((full.local.as_str(), full.domain.as_str()), *want, "{v}");
+        }
+        for v in [
+            "\"Alice\" <alice@example.com>",
+            "alice@example.com (Alice)",
+            "A <a@example.com>, B <b@example.com>",
+            "list: a@example.com;",
+            "Alice\r\n <alice@example.com>",
+            "Al.ice <alice@example.com>",
+            "a..b@example.com",
+            "alice",
+        ] {
+            assert_eq!(plain_from_value(v.as_bytes()), None, "{v}");
+        }
+    }
 
     #[test]
     fn splits_crlf_message() {

@@ -283,6 +283,25 @@ impl DomainName {
         Ok(DomainName(ascii))
     }
 
+    /// A name known to be canonical and valid (taken from another `DomainName`, or checked
+    /// with [`is_canonical`](Self::is_canonical)).
+    pub(crate) fn from_canonical(s: &str) -> DomainName {
+        debug_assert!(DomainName::parse(s).is_ok_and(|d| d.0 == s) || s.contains('_'));
+        DomainName(s.to_owned())
+    }
+
+    /// Whether `s` is exactly what [`DomainName::parse`] returns for it (plain lowercase
+    /// ASCII, valid): such a name can be looked up as it is, without parsing into a new
+    /// string. A-labels (`xn--`) answer `false`: they need the IDNA check.
+    pub(crate) fn is_canonical(s: &str) -> bool {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && !s.split('.').any(|l| l.starts_with("xn--"))
+            && Self::check_structure(s, s, false).is_ok()
+            && Self::check_canonical(s, s).is_ok()
+    }
+
     /// Checks labels for emptiness, wildcards and invalid ASCII characters.
     /// Non-ASCII characters are left to IDNA.
     fn check_structure(input: &str, name: &str, allow_underscore: bool) -> Result<(), NameError> {
@@ -589,6 +608,16 @@ impl EmailAddress {
         })
     }
 
+    /// An address from a local part known to be valid (checked with
+    /// [`local_part_is_valid`] or taken from another address).
+    pub(crate) fn from_canonical(local: &str, domain: DomainName) -> EmailAddress {
+        debug_assert!(local_part_is_valid(local));
+        EmailAddress {
+            local: local.to_owned(),
+            domain,
+        }
+    }
+
     /// The local part, exactly as given.
     pub fn local_part(&self) -> &str {
         &self.local
@@ -621,6 +650,11 @@ impl EmailAddress {
             _ => None,
         }
     }
+}
+
+/// Whether `local` is a local part [`EmailAddress::parse`] accepts (it keeps it verbatim).
+pub(crate) fn local_part_is_valid(local: &str) -> bool {
+    check_local_part(local, local).is_ok()
 }
 
 /// Validates a local part; `input` is what errors name (the whole address).
@@ -841,6 +875,38 @@ mod tests {
     }
 
     use super::*;
+
+    proptest::proptest! {
+        /// `is_canonical` says yes exactly when parsing gives back the same string, except
+        /// for A-labels, which it leaves to the full parser.
+        #[test]
+        fn is_canonical_matches_parse(s in "[a-zA-Z0-9._*-]{0,12}(\\.xn--[a-z0-9-]{0,6})?(\\.[a-z0-9-]{0,5})?\\.?") {
+            let parsed = matches!(DomainName::parse(&s), Ok(d) if d.as_str() == s);
+            let a_label = s.split('.').any(|l| l.starts_with("xn--"));
+            proptest::prop_assert_eq!(DomainName::is_canonical(&s), parsed && !a_label, "{:?}", s);
+        }
+    }
+
+    #[test]
+    fn is_canonical_cases() {
+        for s in ["example.com", "a-b.example.co.uk", "x1.example"] {
+            assert!(DomainName::is_canonical(s), "{s}");
+        }
+        for s in [
+            "Example.com",
+            "example.com.",
+            "com",
+            "1.2.3.4",
+            "-a.com",
+            "a..com",
+            "xn--bcher-kva.example",
+            "",
+        ] {
+            assert!(!DomainName::is_canonical(s), "{s}");
+        }
+        assert!(local_part_is_valid("alice+tag"));
+        assert!(!local_part_is_valid("a..b"));
+    }
 
     fn d(s: &str) -> DomainName {
         DomainName::parse(s).unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))

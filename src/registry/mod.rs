@@ -1047,17 +1047,28 @@ impl IdentityRegistry {
     /// malformed message.
     pub fn sign_at(&self, message: &[u8], now: u64) -> Result<SignOutcome, SignError> {
         let msg = Message::parse(message)?;
-        let from = msg.from_address()?;
-        let address = EmailAddress::parse(&from.address()).map_err(|e| {
-            SignError::Message(MessageError::FromUnparsable {
-                value: from.address(),
-                reason: e.to_string(),
-            })
-        })?;
+        let (local, domain) = msg.from_parts()?;
+        // The sender as a valid local part and a canonical domain: borrowed from the
+        // message when it already is (nearly always), parsed into an address otherwise.
+        let parsed;
+        let (local, domain): (&str, &str) =
+            if DomainName::is_canonical(&domain) && crate::names::local_part_is_valid(&local) {
+                (&local, &domain)
+            } else {
+                let address = format!("{local}@{domain}");
+                parsed = EmailAddress::parse(&address).map_err(|e| {
+                    SignError::Message(MessageError::FromUnparsable {
+                        reason: e.to_string(),
+                        value: address.clone(),
+                    })
+                })?;
+                (parsed.local_part(), parsed.domain().as_str())
+            };
         let snapshot = self.snapshot();
-        let (resolution, keys) = resolve::resolve(
+        let (resolution, keys) = resolve::resolve_parts(
             &snapshot.identities,
-            &address,
+            local,
+            domain,
             now,
             secs(self.config.grace_period),
         );

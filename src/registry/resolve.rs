@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::key::SigningKey;
-use crate::names::{DomainName, EmailAddress};
+use crate::names::{local_part_is_valid, DomainName, EmailAddress};
 
 use super::identity::{DkimSetup, Identity};
-use super::status::{IdentityName, VerificationStatus};
+use super::status::{IdentityName, NameKey, NameRef, VerificationStatus};
 
 /// Why a message goes out unsigned.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -102,14 +102,24 @@ pub struct Resolution {
     pub chain: Vec<ChainStep>,
 }
 
-/// The candidates for an address, most specific first.
-pub fn candidates(address: &EmailAddress) -> Vec<IdentityName> {
-    let mut out = vec![IdentityName::Email(address.clone())];
-    if let Some(untagged) = address.without_tag() {
-        out.push(IdentityName::Email(untagged));
-    }
-    out.extend(address.domain().ancestors().map(IdentityName::Domain));
-    out
+/// The candidates for an address (`local` valid, `domain` canonical), most specific
+/// first: the address, the address without its `+tag`, then the domain and its parents
+/// down to two labels. Borrowed from the inputs: nothing is allocated.
+pub(crate) fn candidates<'a>(local: &'a str, domain: &'a str) -> impl Iterator<Item = NameRef<'a>> {
+    let untagged = match local.find('+') {
+        Some(pos) if pos > 0 && !local.starts_with('"') && local_part_is_valid(&local[..pos]) => {
+            Some(NameRef::Email(&local[..pos], domain))
+        }
+        _ => None,
+    };
+    let domains = std::iter::successors(Some(domain), |d| {
+        d.split_once('.')
+            .map(|(_, rest)| rest)
+            .filter(|rest| rest.contains('.'))
+    });
+    std::iter::once(NameRef::Email(local, domain))
+        .chain(untagged)
+        .chain(domains.map(NameRef::Domain))
 }
 
 /// The keys a resolution signs with.
@@ -129,17 +139,36 @@ pub(crate) fn resolve(
     now: u64,
     grace: u64,
 ) -> (Resolution, Keys) {
-    let mut chain = Vec::new();
+    resolve_parts(
+        identities,
+        address.local_part(),
+        address.domain().as_str(),
+        now,
+        grace,
+    )
+}
+
+/// [`resolve`] for an address given as a valid local part and a canonical domain, looked up
+/// without building candidate names (only the steps reported in the chain are owned).
+pub(crate) fn resolve_parts(
+    identities: &BTreeMap<IdentityName, Arc<Identity>>,
+    local: &str,
+    domain: &str,
+    now: u64,
+    grace: u64,
+) -> (Resolution, Keys) {
+    let mut chain = Vec::with_capacity(4);
     let mut verified_seen = false;
     let mut governing: Option<IdentityName> = None;
-    for candidate in candidates(address) {
-        let Some(identity) = identities.get(&candidate) else {
+    for key in candidates(local, domain) {
+        let Some(identity) = identities.get(&key as &dyn NameKey) else {
             chain.push(ChainStep {
-                candidate,
+                candidate: key.to_name(),
                 outcome: StepOutcome::NotRegistered,
             });
             continue;
         };
+        let candidate = identity.name.clone();
         if !identity.verification.is_verified(now, grace) {
             chain.push(ChainStep {
                 candidate,

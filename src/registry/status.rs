@@ -127,6 +127,77 @@ impl IdentityName {
     }
 }
 
+/// A borrowed identity name (canonical strings), ordered exactly like [`IdentityName`]
+/// (same variants in the same order, the same fields compared in the same order), so the
+/// registry's map can be searched without building an `IdentityName`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum NameRef<'a> {
+    /// A domain, canonical.
+    Domain(&'a str),
+    /// An address: local part, canonical domain.
+    Email(&'a str, &'a str),
+}
+
+impl NameRef<'_> {
+    /// The owned name (the strings are already canonical and valid).
+    pub(crate) fn to_name(self) -> IdentityName {
+        match self {
+            NameRef::Domain(d) => IdentityName::Domain(DomainName::from_canonical(d)),
+            NameRef::Email(l, d) => IdentityName::Email(EmailAddress::from_canonical(
+                l,
+                DomainName::from_canonical(d),
+            )),
+        }
+    }
+}
+
+/// A key of the identity map, owned or borrowed.
+pub(crate) trait NameKey {
+    /// The name as borrowed strings.
+    fn key(&self) -> NameRef<'_>;
+}
+
+impl NameKey for IdentityName {
+    fn key(&self) -> NameRef<'_> {
+        match self {
+            IdentityName::Domain(d) => NameRef::Domain(d.as_str()),
+            IdentityName::Email(e) => NameRef::Email(e.local_part(), e.domain().as_str()),
+        }
+    }
+}
+
+impl NameKey for NameRef<'_> {
+    fn key(&self) -> NameRef<'_> {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn NameKey + 'a> for IdentityName {
+    fn borrow(&self) -> &(dyn NameKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn NameKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for dyn NameKey + '_ {}
+
+impl PartialOrd for dyn NameKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn NameKey + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
 impl std::fmt::Display for IdentityName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -206,4 +277,46 @@ pub struct Event {
     pub at: u64,
     /// What the check found wrong, when it failed.
     pub last_error: Option<LastError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Borrowed lookups find exactly the entries the owned names find: `NameRef` orders
+    /// like `IdentityName`.
+    #[test]
+    fn borrowed_names_find_the_same_entries() {
+        let names = [
+            "example.com",
+            "a.example.com",
+            "b.example.com",
+            "alice@example.com",
+            "alice+x@example.com",
+            "bob@a.example.com",
+            "zz.example.net",
+            "a@zz.example.net",
+            "0.example.org",
+        ];
+        let map: BTreeMap<IdentityName, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (IdentityName::parse(n).unwrap(), i))
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            let owned = IdentityName::parse(n).unwrap();
+            let key = owned.key();
+            assert_eq!(map.get(&key as &dyn NameKey), Some(&i), "{n}");
+            assert_eq!(key.to_name(), owned);
+        }
+        for n in ["c.example.com", "carol@example.com", "alice@a.example.com"] {
+            let owned = IdentityName::parse(n).unwrap();
+            assert_eq!(map.get(&owned.key() as &dyn NameKey), None, "{n}");
+        }
+        let mut sorted: Vec<NameRef<'_>> = map.keys().map(|k| k.key()).collect();
+        let before = sorted.clone();
+        sorted.sort();
+        assert_eq!(sorted, before, "same order as the owned names");
+    }
 }
