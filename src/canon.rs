@@ -208,6 +208,29 @@ fn event_flags<const RELAXED: bool>(w: &[u8; WINDOW + 1], flags: &mut [u8; WINDO
     }
 }
 
+/// [`event_flags`] as a bit mask: bit `j` set where byte `j` of the window is flagged. The
+/// flags of a window are first OR-ed together (vectorised), so a clean window costs no
+/// more; otherwise each group of 8 flag bytes (0 or 1) becomes 8 bits with one multiply.
+#[inline(always)]
+fn event_mask<const RELAXED: bool>(w: &[u8; WINDOW + 1]) -> u64 {
+    let mut flags = [0u8; WINDOW];
+    event_flags::<RELAXED>(w, &mut flags);
+    if flags.iter().fold(0u8, |a, &f| a | f) == 0 {
+        return 0;
+    }
+    let mut mask = 0u64;
+    for (k, group) in flags.chunks_exact(8).enumerate() {
+        let x = u64::from_le_bytes(group.try_into().expect("8 bytes"));
+        // Byte i of x is 0 or 1; the product gathers them into the top byte, bit i.
+        mask |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    mask
+}
+
+/// Rewritten output goes to the sink in stretches of about this many bytes, while they are
+/// still in the L1 cache.
+const FLUSH: usize = 4096;
+
 /// Bytes of whole lines checked and emitted at once on the fast path (stays in L2 cache
 /// between the check and the hash).
 const FAST_BLOCK: usize = 32 * 1024;
@@ -346,11 +369,13 @@ impl BodyCanonicalizer {
                 continue;
             };
             let block = &chunk[i..=i + off];
-            self.note_longest_line(block);
             match self.canon {
                 Canonicalization::Simple => self.feed_block::<false>(block, sink),
                 Canonicalization::Relaxed => self.feed_block::<true>(block, sink),
             }
+            // After the scan, when the block is in cache: its jumps of about 1 KB would
+            // otherwise each wait for memory on bodies larger than the cache.
+            self.note_longest_line(block);
             i += off + 1;
         }
     }
@@ -409,78 +434,86 @@ impl BodyCanonicalizer {
             pos = 1;
             rewritten = true;
         }
-        let mut flags = [0u8; WINDOW];
+        // `out.buf[..flushed]` has gone to the sink (whole lines: `flushed` is at a line
+        // start, which the trailing-empty-line logic of `emit_canonical_lines` relies on).
+        let mut flushed = 0;
         let mut start = 0;
         while start < n {
-            if start + WINDOW < n {
+            let mut mask = if start + WINDOW < n {
                 let w: &[u8; WINDOW + 1] = block[start..=start + WINDOW]
                     .try_into()
                     .expect("window length");
-                event_flags::<RELAXED>(w, &mut flags);
+                event_mask::<RELAXED>(w)
             } else {
                 // The last window, padded with a byte that raises no flag.
                 let mut w = [b'x'; WINDOW + 1];
                 w[..n - start].copy_from_slice(&block[start..]);
-                event_flags::<RELAXED>(&w, &mut flags);
-            }
-            let words: [u64; WINDOW / 8] = std::array::from_fn(|k| {
-                u64::from_le_bytes(flags[8 * k..8 * k + 8].try_into().expect("8 bytes"))
-            });
-            if words.iter().fold(0, |a, w| a | w) == 0 {
+                event_mask::<RELAXED>(&w)
+            };
+            if mask == 0 {
                 // The common case on clean text: nothing to do in this window.
                 start += WINDOW;
                 continue;
             }
-            for (k, mut word) in words.into_iter().enumerate() {
-                while word != 0 {
-                    let q = start + 8 * k + (word.trailing_zeros() / 8) as usize;
-                    word &= word - 1;
-                    let b = block[q];
-                    let next = block.get(q + 1).copied();
-                    if RELAXED && q >= pos && (b == b' ' || b == b'\t') {
-                        // A run of WSP from `q` (the first flag of any run that needs work
-                        // is at its start; the block ends with LF, so the run ends before).
-                        let mut r = q + 1;
-                        while matches!(block[r], b' ' | b'\t') {
-                            r += 1;
-                        }
-                        let ends_line = block[r] == b'\n'
-                            || (block[r] == b'\r' && block.get(r + 1) == Some(&b'\n'));
-                        if ends_line || b == b'\t' || r > q + 1 {
-                            if !rewritten {
-                                out.start(n);
-                                rewritten = true;
-                            }
-                            out.put(block, pos, q);
-                            if !ends_line {
-                                out.put_sp();
-                            }
-                            pos = r;
-                        }
-                        // Otherwise one SP before a control byte that is data: canonical.
+            while mask != 0 {
+                let q = start + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let b = block[q];
+                let next = block.get(q + 1).copied();
+                if RELAXED && q >= pos && (b == b' ' || b == b'\t') {
+                    // A run of WSP from `q` (the first flag of any run that needs work
+                    // is at its start; the block ends with LF, so the run ends before).
+                    let mut r = q + 1;
+                    while matches!(block[r], b' ' | b'\t') {
+                        r += 1;
                     }
-                    if b == b'\r' {
-                        if next != Some(b'\n') {
-                            // A CR not followed by LF is data.
-                            self.bare_cr = true;
-                        }
-                    } else if next == Some(b'\n') && q + 1 >= pos {
-                        // A LF not preceded by CR ends a line too: it becomes CRLF.
+                    let ends_line = block[r] == b'\n'
+                        || (block[r] == b'\r' && block.get(r + 1) == Some(&b'\n'));
+                    if ends_line || b == b'\t' || r > q + 1 {
                         if !rewritten {
                             out.start(n);
                             rewritten = true;
                         }
-                        out.put(block, pos, q + 1);
-                        out.put_crlf();
-                        pos = q + 2;
+                        out.put(block, pos, q);
+                        if !ends_line {
+                            out.put_sp();
+                        }
+                        pos = r;
                     }
+                    // Otherwise one SP before a control byte that is data: canonical.
+                }
+                if b == b'\r' {
+                    if next != Some(b'\n') {
+                        // A CR not followed by LF is data.
+                        self.bare_cr = true;
+                    }
+                } else if next == Some(b'\n') && q + 1 >= pos {
+                    // A LF not preceded by CR ends a line too: it becomes CRLF.
+                    if !rewritten {
+                        out.start(n);
+                        rewritten = true;
+                    }
+                    out.put(block, pos, q + 1);
+                    out.put_crlf();
+                    pos = q + 2;
                 }
             }
             start += WINDOW;
+            if rewritten && out.w - flushed >= FLUSH && start < n && pos <= start {
+                // Hand what is done so far to the sink, up to its last line end, while it
+                // is still in the L1 cache (and keep the buffer's working set small).
+                out.put(block, pos, start);
+                pos = start;
+                if let Some(lf) = memchr::memrchr(b'\n', &out.buf[flushed..out.w]) {
+                    let end = flushed + lf + 1;
+                    self.emit_canonical_lines(&out.buf[flushed..end], sink);
+                    flushed = end;
+                }
+            }
         }
         if rewritten {
             out.put(block, pos, n);
-            self.emit_canonical_lines(&out.buf[..out.w], sink);
+            self.emit_canonical_lines(&out.buf[flushed..out.w], sink);
         } else {
             self.emit_canonical_lines(block, sink);
         }

@@ -362,3 +362,34 @@ fn longest_line_with_bare_lf_and_crlf() {
         }
     }
 }
+
+/// Long stretches of empty lines inside a block that is being rewritten: the canonicalizer
+/// hands rewritten output to the hash every few KB, and empty lines at such a point must
+/// stay pending (dropped if the body ends there, kept if content follows).
+#[test]
+fn empty_line_stretches_across_hash_handoffs() {
+    for empties in [1000usize, 2040, 2047, 2048, 2049, 2100, 3000, 20_000] {
+        for lf_only in [false, true] {
+            for tail in [&b""[..], b"x\r\n", b"  \r\n", b"y"] {
+                let nl: &[u8] = if lf_only { b"\n" } else { b"\r\n" };
+                let mut body = b"a  b\t c \r\n".repeat(300);
+                for _ in 0..empties {
+                    body.extend_from_slice(nl);
+                }
+                body.extend_from_slice(tail);
+                for c in CANONS {
+                    let want = rfc_canonical_body(c, &body);
+                    assert_eq!(
+                        canonical(c, &body),
+                        want,
+                        "{c} {empties} {lf_only} {tail:?}"
+                    );
+                    let whole = hash_chunks(c, &[&body]);
+                    assert_eq!(whole.digest, sha256(&want), "{c} {empties}");
+                    let chunks: Vec<&[u8]> = body.chunks(4099).collect();
+                    assert_eq!(hash_chunks(c, &chunks), whole, "{c} {empties} chunks");
+                }
+            }
+        }
+    }
+}
