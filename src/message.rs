@@ -341,7 +341,7 @@ impl<'a> Message<'a> {
     /// Errors: no From header, more than one, a From that does not parse as an address
     /// list, or whose first mailbox has no domain.
     pub fn from_address(&self) -> Result<FromAddress, MessageError> {
-        let (local, domain) = self.from_parts()?;
+        let (local, domain) = self.sender_parts()?;
         Ok(FromAddress {
             local: local.into_owned(),
             domain: domain.into_owned(),
@@ -351,7 +351,7 @@ impl<'a> Message<'a> {
     /// [`from_address`](Self::from_address) as `(local, domain)`, borrowed from the message
     /// when the From value is a plain `addr-spec` or `Display Name <addr-spec>` (nearly
     /// every message), so checking and routing the sender allocates nothing.
-    pub(crate) fn from_parts(&self) -> Result<(Cow<'a, str>, Cow<'a, str>), MessageError> {
+    pub(crate) fn sender_parts(&self) -> Result<(Cow<'a, str>, Cow<'a, str>), MessageError> {
         let mut froms = self.fields_named("from");
         let from = froms.next().ok_or(MessageError::NoFrom)?;
         let extra = froms.count();

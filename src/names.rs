@@ -294,12 +294,35 @@ impl DomainName {
     /// ASCII, valid): such a name can be looked up as it is, without parsing into a new
     /// string. A-labels (`xn--`) answer `false`: they need the IDNA check.
     pub(crate) fn is_canonical(s: &str) -> bool {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-            && !s.split('.').any(|l| l.starts_with("xn--"))
-            && Self::check_structure(s, s, false).is_ok()
-            && Self::check_canonical(s, s).is_ok()
+        // One pass with the checks of `check_structure` and `check_canonical` for a name
+        // made only of lowercase letters, digits, hyphens and dots (property-tested against
+        // `parse`).
+        let b = s.as_bytes();
+        if b.is_empty() || b.len() > MAX_DOMAIN_LEN {
+            return false;
+        }
+        let (mut start, mut labels, mut numeric) = (0, 0, false);
+        for i in 0..=b.len() {
+            if i < b.len() && b[i] != b'.' {
+                if !(b[i].is_ascii_lowercase() || b[i].is_ascii_digit() || b[i] == b'-') {
+                    return false;
+                }
+                continue;
+            }
+            let label = &b[start..i];
+            if label.is_empty()
+                || label.len() > MAX_LABEL_LEN
+                || label[0] == b'-'
+                || label[label.len() - 1] == b'-'
+                || label.starts_with(b"xn--")
+            {
+                return false;
+            }
+            numeric = label.iter().all(u8::is_ascii_digit);
+            labels += 1;
+            start = i + 1;
+        }
+        labels >= 2 && !numeric
     }
 
     /// Checks labels for emptiness, wildcards and invalid ASCII characters.
@@ -763,6 +786,11 @@ impl FromStr for EmailAddress {
 pub struct Selector(String);
 
 impl Selector {
+    /// The selector as a string.
+    pub(crate) fn into_string(self) -> String {
+        self.0
+    }
+
     /// A selector the crate validated before (an Easy DKIM token, a stored BYO selector):
     /// no second validation on the signing path.
     pub(crate) fn already_valid(s: &str) -> Self {

@@ -180,6 +180,12 @@ impl Signer {
         }
     }
 
+    /// The signing domain and the selector, given back (for callers that built the signer
+    /// from them and need them again).
+    pub(crate) fn into_name_parts(self) -> (DomainName, String) {
+        (self.domain, self.selector.into_string())
+    }
+
     /// The key.
     pub fn key(&self) -> &SigningKey {
         &self.key
@@ -347,7 +353,7 @@ fn now_unix() -> u64 {
 pub fn sign_all(signers: &[&Signer], message: &[u8]) -> Result<Signed, SignError> {
     let first = signers.first().ok_or(SignError::NoRequests)?;
     let msg = Message::parse_with_limits(message, &first.options.limits)?;
-    msg.from_address()?;
+    msg.sender_parts()?;
     sign_parsed(signers, &msg)
 }
 

@@ -112,7 +112,7 @@ impl<'s> StreamSigner<'s> {
                         header.shrink_to_fit();
                         // Check the header block now: bad input fails early.
                         let msg = Message::parse_with_limits(&header, &self.limits)?;
-                        msg.from_address()?;
+                        msg.sender_parts()?;
                         let mut hashers = BodyHashers::new(&self.signers)?;
                         hashers.update(&body);
                         self.state = State::Body { header, hashers };
@@ -149,7 +149,7 @@ impl<'s> StreamSigner<'s> {
             State::Header { buf, .. } => (buf, BodyHashers::new(&self.signers)?.finish()),
         };
         let msg = Message::parse_with_limits(&header, &self.limits)?;
-        msg.from_address()?;
+        msg.sender_parts()?;
         finish_signatures(&self.signers, &msg, body_hashes)
     }
 }

@@ -27,7 +27,7 @@ pub mod status;
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod store;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -312,24 +312,53 @@ pub enum Change {
 }
 
 /// The registry's whole state: an immutable snapshot.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct State {
     identities: BTreeMap<IdentityName, Arc<Identity>>,
+    /// The same identities by hash, for `sign`'s lookups by borrowed name (a few hash
+    /// probes instead of a walk down a tree of 100,000 names per candidate).
+    index: HashMap<status::IndexKey, Arc<Identity>, foldhash::fast::RandomState>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("identities", &self.identities)
+            .finish_non_exhaustive()
+    }
 }
 
 impl State {
+    /// A state holding these identities.
+    #[cfg(feature = "serde")]
+    pub(crate) fn from_identities(identities: BTreeMap<IdentityName, Arc<Identity>>) -> State {
+        let index = identities
+            .iter()
+            .map(|(name, i)| (status::IndexKey(name.clone()), i.clone()))
+            .collect();
+        State { identities, index }
+    }
+
     /// The identities, by name.
     pub fn identities(&self) -> &BTreeMap<IdentityName, Arc<Identity>> {
         &self.identities
+    }
+
+    /// The identity of a borrowed name.
+    pub(crate) fn lookup(&self, name: status::NameRef<'_>) -> Option<&Arc<Identity>> {
+        self.index.get(&name as &dyn status::NameKey)
     }
 
     /// Applies one change.
     pub fn apply(&mut self, change: Change) {
         match change {
             Change::Upsert(identity) => {
+                self.index
+                    .insert(status::IndexKey(identity.name.clone()), identity.clone());
                 self.identities.insert(identity.name.clone(), identity);
             }
             Change::Delete(name) => {
+                self.index.remove(&name as &dyn status::NameKey);
                 self.identities.remove(&name);
             }
         }
@@ -1026,13 +1055,7 @@ impl IdentityRegistry {
     /// The decision for a sender, with the chain walked (DESIGN.md section 3).
     pub fn resolve(&self, address: &EmailAddress, now: u64) -> Resolution {
         let snapshot = self.snapshot();
-        resolve::resolve(
-            &snapshot.identities,
-            address,
-            now,
-            secs(self.config.grace_period),
-        )
-        .0
+        resolve::resolve(&snapshot, address, now, secs(self.config.grace_period)).0
     }
 
     /// Signs `message` at the current time; see [`sign_at`](Self::sign_at).
@@ -1047,7 +1070,7 @@ impl IdentityRegistry {
     /// malformed message.
     pub fn sign_at(&self, message: &[u8], now: u64) -> Result<SignOutcome, SignError> {
         let msg = Message::parse(message)?;
-        let (local, domain) = msg.from_parts()?;
+        let (local, domain) = msg.sender_parts()?;
         // The sender as a valid local part and a canonical domain: borrowed from the
         // message when it already is (nearly always), parsed into an address otherwise.
         let parsed;
@@ -1066,7 +1089,7 @@ impl IdentityRegistry {
             };
         let snapshot = self.snapshot();
         let (resolution, keys) = resolve::resolve_parts(
-            &snapshot.identities,
+            &snapshot,
             local,
             domain,
             now,
@@ -1110,20 +1133,38 @@ impl IdentityRegistry {
             }
             s
         });
-        let signers: Vec<&Signer> = tenant_signer
-            .iter()
-            .chain(dual_signer.iter())
-            .chain(operator.iter())
-            .collect();
-        let (message_out, warnings) = if signers.is_empty() {
-            (message.to_vec(), msg.all_warnings())
-        } else {
-            let signed = sign_parsed(&signers, &msg)?;
-            (signed.prepend_to(message), signed.warnings)
+        // Up to three signers, in a fixed array rather than a vector.
+        let present = [
+            tenant_signer.as_ref(),
+            dual_signer.as_ref(),
+            operator.as_ref(),
+        ];
+        let mut signers = [present.iter().flatten().next().copied(); 3];
+        let mut count = 0;
+        for s in present.into_iter().flatten() {
+            signers[count] = Some(s);
+            count += 1;
+        }
+        let (message_out, warnings) = match signers[0] {
+            None => (message.to_vec(), msg.all_warnings()),
+            Some(first) => {
+                let list = signers.map(|s| s.unwrap_or(first));
+                let signed = sign_parsed(&list[..count], &msg)?;
+                (signed.prepend_to(message), signed.warnings)
+            }
         };
-        let tenant = match &resolution.decision {
-            Decision::Sign(choice) => TenantSignature::Signed(choice.clone()),
-            Decision::Unsigned(reason) => TenantSignature::Unsigned(reason.clone()),
+        let tenant = match (&resolution.decision, tenant_signer) {
+            // The tenant's choice again, its domain and selector taken back from its signer.
+            (Decision::Sign(choice), Some(signer)) => {
+                let (domain, selector) = signer.into_name_parts();
+                TenantSignature::Signed(SigningChoice {
+                    identity: choice.identity.clone(),
+                    domain,
+                    selector,
+                })
+            }
+            (Decision::Sign(choice), None) => TenantSignature::Signed(choice.clone()),
+            (Decision::Unsigned(reason), _) => TenantSignature::Unsigned(reason.clone()),
         };
         Ok(SignOutcome {
             message: message_out,

@@ -11,14 +11,12 @@
 //! 3. no verified candidate: `UnverifiedSender`; verified ones but no DKIM setup:
 //!    `NoDkimSetup`.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use crate::key::SigningKey;
 use crate::names::{local_part_is_valid, DomainName, EmailAddress};
 
-use super::identity::{DkimSetup, Identity};
-use super::status::{IdentityName, NameKey, NameRef, VerificationStatus};
+use super::identity::DkimSetup;
+use super::status::{IdentityName, NameRef, VerificationStatus};
+use super::State;
 
 /// Why a message goes out unsigned.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -106,16 +104,16 @@ pub struct Resolution {
 /// first: the address, the address without its `+tag`, then the domain and its parents
 /// down to two labels. Borrowed from the inputs: nothing is allocated.
 pub(crate) fn candidates<'a>(local: &'a str, domain: &'a str) -> impl Iterator<Item = NameRef<'a>> {
-    let untagged = match local.find('+') {
+    let untagged = match local.bytes().position(|b| b == b'+') {
         Some(pos) if pos > 0 && !local.starts_with('"') && local_part_is_valid(&local[..pos]) => {
             Some(NameRef::Email(&local[..pos], domain))
         }
         _ => None,
     };
+    // The domain, then each parent that still has two labels.
     let domains = std::iter::successors(Some(domain), |d| {
-        d.split_once('.')
-            .map(|(_, rest)| rest)
-            .filter(|rest| rest.contains('.'))
+        let rest = &d[d.bytes().position(|b| b == b'.')? + 1..];
+        rest.bytes().any(|b| b == b'.').then_some(rest)
     });
     std::iter::once(NameRef::Email(local, domain))
         .chain(untagged)
@@ -134,7 +132,7 @@ pub(crate) struct Keys {
 
 /// Resolves `address` against the identities; returns the keys to sign with, if any.
 pub(crate) fn resolve(
-    identities: &BTreeMap<IdentityName, Arc<Identity>>,
+    identities: &State,
     address: &EmailAddress,
     now: u64,
     grace: u64,
@@ -151,7 +149,7 @@ pub(crate) fn resolve(
 /// [`resolve`] for an address given as a valid local part and a canonical domain, looked up
 /// without building candidate names (only the steps reported in the chain are owned).
 pub(crate) fn resolve_parts(
-    identities: &BTreeMap<IdentityName, Arc<Identity>>,
+    identities: &State,
     local: &str,
     domain: &str,
     now: u64,
@@ -159,9 +157,10 @@ pub(crate) fn resolve_parts(
 ) -> (Resolution, Keys) {
     let mut chain = Vec::with_capacity(4);
     let mut verified_seen = false;
-    let mut governing: Option<IdentityName> = None;
+    // The most specific verified candidate, borrowed until a decision needs it.
+    let mut governing: Option<&IdentityName> = None;
     for key in candidates(local, domain) {
-        let Some(identity) = identities.get(&key as &dyn NameKey) else {
+        let Some(identity) = identities.lookup(key) else {
             chain.push(ChainStep {
                 candidate: key.to_name(),
                 outcome: StepOutcome::NotRegistered,
@@ -177,7 +176,7 @@ pub(crate) fn resolve_parts(
             continue;
         }
         verified_seen = true;
-        let governing_identity = governing.get_or_insert_with(|| candidate.clone()).clone();
+        let governing_identity = *governing.get_or_insert(&identity.name);
         if !identity.signing_enabled {
             chain.push(ChainStep {
                 candidate: candidate.clone(),
@@ -192,13 +191,13 @@ pub(crate) fn resolve_parts(
             (Some(setup), Some(domain)) => {
                 let status = identity.dkim_status();
                 chain.push(ChainStep {
-                    candidate: candidate.clone(),
+                    candidate,
                     outcome: StepOutcome::DkimSetup(status),
                 });
                 if identity.dkim_verification.is_verified(now, grace) {
                     let (selector, key) = setup.signing();
                     let choice = SigningChoice {
-                        identity: governing_identity,
+                        identity: governing_identity.clone(),
                         domain: domain.clone(),
                         selector: selector.to_string(),
                     };
@@ -222,7 +221,7 @@ pub(crate) fn resolve_parts(
                     );
                 }
                 let decision = Decision::Unsigned(UnsignedReason::DkimNotVerified {
-                    identity: candidate,
+                    identity: identity.name.clone(),
                     status,
                 });
                 return (Resolution { decision, chain }, Keys::default());

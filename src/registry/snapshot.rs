@@ -391,6 +391,9 @@ impl IdentityRegistry {
                 return Err(RegistryError::Snapshot(format!("{} appears twice", s.name)));
             }
         }
-        Ok(IdentityRegistry::with_state(config, State { identities }))
+        Ok(IdentityRegistry::with_state(
+            config,
+            State::from_identities(identities),
+        ))
     }
 }

@@ -130,7 +130,7 @@ impl IdentityName {
 /// A borrowed identity name (canonical strings), ordered exactly like [`IdentityName`]
 /// (same variants in the same order, the same fields compared in the same order), so the
 /// registry's map can be searched without building an `IdentityName`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum NameRef<'a> {
     /// A domain, canonical.
     Domain(&'a str),
@@ -175,6 +175,29 @@ impl NameKey for NameRef<'_> {
 impl<'a> std::borrow::Borrow<dyn NameKey + 'a> for IdentityName {
     fn borrow(&self) -> &(dyn NameKey + 'a) {
         self
+    }
+}
+
+impl std::hash::Hash for dyn NameKey + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+/// An identity name as a key of the registry's hash index: hashed through its borrowed
+/// form, so a [`NameRef`] finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IndexKey(pub(crate) IdentityName);
+
+impl std::hash::Hash for IndexKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.key().hash(state);
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn NameKey + 'a> for IndexKey {
+    fn borrow(&self) -> &(dyn NameKey + 'a) {
+        &self.0
     }
 }
 
