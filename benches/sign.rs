@@ -22,11 +22,17 @@
 //!   a 100 KB message, against mail-auth making the same signatures;
 //! - `registry`: `registry.sign` with 100,000 identities against a bare `Signer` (Ed25519);
 //! - `threads`: 4 KB Ed25519 signing on 1 and 2 threads;
-//! - `refresh`: 10,000 pending identities against a resolver 1 ms away, 64 at a time.
+//! - `refresh`: 10,000 pending identities against a resolver 1 ms away, 64 at a time;
+//! - `paired4k/<key>`, `paired-body/<kind>/<size>`, `registry/paired/...`: the ratio
+//!   targets measured in alternation with what they are compared to (see [`paired`]): the
+//!   figures BENCHMARKS.md takes its ratios from.
 
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use easydkim::dns::StaticDns;
 use easydkim::registry::{DomainSetup, RecordType};
 use easydkim::{
@@ -277,6 +283,115 @@ fn bench_small(c: &mut Criterion, size: usize) {
     }
 }
 
+/// Two contenders measured in alternation (A, B, A, B, ...): the benchmark named `a` times
+/// only A's calls and the one named `b` only B's, while both run in every iteration. This
+/// VM's speed drifts by 10 % and more over seconds; a drift then slows both sides alike, so
+/// the ratio of the two medians holds where separate measurements do not.
+fn paired<RA, RB>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    a: &str,
+    fa: impl Fn() -> RA,
+    b: &str,
+    fb: impl Fn() -> RB,
+) {
+    g.bench_function(a, |bn| {
+        bn.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                std::hint::black_box(fa());
+                spent += t.elapsed();
+                std::hint::black_box(fb());
+            }
+            spent
+        })
+    });
+    g.bench_function(b, |bn| {
+        bn.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                std::hint::black_box(fa());
+                let t = Instant::now();
+                std::hint::black_box(fb());
+                spent += t.elapsed();
+            }
+            spent
+        })
+    });
+}
+
+/// The ratio targets, each measured in alternation with what it is compared to
+/// (`paired/...`): a 4 KB message against mail-auth and against the raw key operation of
+/// the backend used; the body path against SHA-256 and mail-auth; `registry.sign` against
+/// the bare `Signer`.
+fn bench_paired(c: &mut Criterion) {
+    let msg = message(4 * 1024, false);
+    let digest = [0x42u8; 32];
+    for (name, file) in KEYS {
+        let k = key(file);
+        let mut g = c.benchmark_group(format!("paired4k/{name}"));
+        let ours = signer(&k, "sel", relaxed());
+        let peer = Peer::new(&k, "sel");
+        paired(
+            &mut g,
+            "easydkim|mail-auth",
+            || ours.sign(&msg).unwrap(),
+            "mail-auth|easydkim",
+            || peer.sign(&msg),
+        );
+        paired(
+            &mut g,
+            "easydkim|raw",
+            || ours.sign(&msg).unwrap(),
+            &format!("raw-{:?}|easydkim", k.backend()),
+            || k.sign_digest(&digest).unwrap(),
+        );
+        let pure = k.with_backend(Backend::RustCrypto);
+        let ours_pure = signer(&pure, "sel", relaxed());
+        let peer_pure = Peer::pure_rust(&k, "sel");
+        paired(
+            &mut g,
+            "easydkim-pure-rust|mail-auth-pure-rust",
+            || ours_pure.sign(&msg).unwrap(),
+            "mail-auth-pure-rust|easydkim-pure-rust",
+            || peer_pure.sign(&msg),
+        );
+        g.finish();
+    }
+    let ed = key("ed25519.pem");
+    for (kind, b64) in [("text", false), ("base64", true)] {
+        for size in [1024 * 1024, 10 * 1024 * 1024] {
+            let m = message(size, b64);
+            let body = &m[HEADER.len()..];
+            let mut g = c.benchmark_group(format!("paired-body/{kind}/{}MB", size >> 20));
+            g.sample_size(10);
+            for canon in [Canonicalization::Simple, Canonicalization::Relaxed] {
+                paired(
+                    &mut g,
+                    &format!("easydkim-{canon}|sha256"),
+                    || {
+                        let mut h = BodyHasher::new(canon);
+                        h.update(body);
+                        h.finish()
+                    },
+                    &format!("sha256|easydkim-{canon}"),
+                    || sha2::Sha256::digest(body),
+                );
+            }
+            let ours = signer(&ed, "sel", relaxed());
+            let peer = Peer::new(&ed, "sel");
+            paired(
+                &mut g,
+                "easydkim-sign|mail-auth-sign",
+                || ours.sign(&m).unwrap(),
+                "mail-auth-sign|easydkim-sign",
+                || peer.sign(&m),
+            );
+            g.finish();
+        }
+    }
+}
+
 fn bench_sign1k(c: &mut Criterion) {
     bench_small(c, 1024);
 }
@@ -397,6 +512,13 @@ fn bench_registry(c: &mut Criterion) {
     g.bench_function("resolve/100k-identities", |bn| {
         bn.iter(|| reg.resolve(&sender, 120))
     });
+    paired(
+        &mut g,
+        "paired/registry.sign|Signer::sign",
+        || reg.sign_at(&msg, 120).unwrap(),
+        "paired/Signer::sign|registry.sign",
+        || bare.sign(&msg).unwrap().prepend_to(&msg),
+    );
     g.finish();
 }
 
@@ -474,6 +596,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_raw, bench_sign1k, bench_sign4k, bench_body, bench_pair, bench_registry, bench_threads, bench_refresh
+    targets = bench_raw, bench_sign1k, bench_sign4k, bench_body, bench_pair, bench_registry, bench_threads, bench_refresh, bench_paired
 }
 criterion_main!(benches);
