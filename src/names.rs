@@ -434,13 +434,8 @@ impl DomainName {
     /// # Ok::<(), easydkim::names::NameError>(())
     /// ```
     pub fn parent(&self) -> Option<DomainName> {
-        let (_, rest) = self.0.split_once('.')?;
-        if rest.contains('.') {
-            // A suffix of a valid name made of whole labels is itself valid.
-            Some(DomainName(rest.to_owned()))
-        } else {
-            None
-        }
+        // A suffix of a valid name made of whole labels is itself valid.
+        parent_str(&self.0).map(|rest| DomainName(rest.to_owned()))
     }
 
     /// This name, then each successive [`parent`](DomainName::parent), ending
@@ -665,13 +660,26 @@ impl EmailAddress {
     /// # Ok::<(), easydkim::names::NameError>(())
     /// ```
     pub fn without_tag(&self) -> Option<EmailAddress> {
-        if self.local.starts_with('"') {
-            return None;
-        }
-        match self.local.find('+') {
-            Some(pos) if pos > 0 => EmailAddress::new(&self.local[..pos], self.domain.clone()).ok(),
-            _ => None,
-        }
+        untagged_local(&self.local).map(|l| EmailAddress::from_canonical(l, self.domain.clone()))
+    }
+}
+
+/// The parent of a canonical domain name while it keeps two labels (the rule of
+/// [`DomainName::parent`], on borrowed text).
+pub(crate) fn parent_str(domain: &str) -> Option<&str> {
+    let rest = &domain[domain.bytes().position(|b| b == b'.')? + 1..];
+    rest.bytes().any(|b| b == b'.').then_some(rest)
+}
+
+/// The local part without its `+tag`, when it has one and what remains is valid (the rule
+/// of [`EmailAddress::without_tag`], on borrowed text).
+pub(crate) fn untagged_local(local: &str) -> Option<&str> {
+    if local.starts_with('"') {
+        return None;
+    }
+    match local.bytes().position(|b| b == b'+') {
+        Some(pos) if pos > 0 && local_part_is_valid(&local[..pos]) => Some(&local[..pos]),
+        _ => None,
     }
 }
 

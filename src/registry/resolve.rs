@@ -12,7 +12,7 @@
 //!    `NoDkimSetup`.
 
 use crate::key::SigningKey;
-use crate::names::{local_part_is_valid, DomainName, EmailAddress};
+use crate::names::{parent_str, untagged_local, DomainName, EmailAddress};
 
 use super::identity::DkimSetup;
 use super::status::{IdentityName, NameRef, VerificationStatus};
@@ -104,17 +104,8 @@ pub struct Resolution {
 /// first: the address, the address without its `+tag`, then the domain and its parents
 /// down to two labels. Borrowed from the inputs: nothing is allocated.
 pub(crate) fn candidates<'a>(local: &'a str, domain: &'a str) -> impl Iterator<Item = NameRef<'a>> {
-    let untagged = match local.bytes().position(|b| b == b'+') {
-        Some(pos) if pos > 0 && !local.starts_with('"') && local_part_is_valid(&local[..pos]) => {
-            Some(NameRef::Email(&local[..pos], domain))
-        }
-        _ => None,
-    };
-    // The domain, then each parent that still has two labels.
-    let domains = std::iter::successors(Some(domain), |d| {
-        let rest = &d[d.bytes().position(|b| b == b'.')? + 1..];
-        rest.bytes().any(|b| b == b'.').then_some(rest)
-    });
+    let untagged = untagged_local(local).map(|l| NameRef::Email(l, domain));
+    let domains = std::iter::successors(Some(domain), |d| parent_str(d));
     std::iter::once(NameRef::Email(local, domain))
         .chain(untagged)
         .chain(domains.map(NameRef::Domain))
