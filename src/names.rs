@@ -24,6 +24,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Maximum length of a domain name in octets, without the trailing dot.
 const MAX_DOMAIN_LEN: usize = 253;
@@ -210,8 +211,10 @@ pub enum NameError {
 /// assert_eq!(a.as_str(), "example.com");
 /// # Ok::<(), easydkim::names::NameError>(())
 /// ```
+// Shared text: names are cloned into every resolution, signer and outcome, and a clone
+// of an `Arc<str>` allocates nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DomainName(String);
+pub struct DomainName(Arc<str>);
 
 impl DomainName {
     /// Parses and canonicalises a domain name.
@@ -280,14 +283,14 @@ impl DomainName {
         // canonical form is validated in full.
         Self::check_structure(input, &ascii, allow_underscore)?;
         Self::check_canonical(input, &ascii)?;
-        Ok(DomainName(ascii))
+        Ok(DomainName(ascii.into()))
     }
 
     /// A name known to be canonical and valid (taken from another `DomainName`, or checked
     /// with [`is_canonical`](Self::is_canonical)).
     pub(crate) fn from_canonical(s: &str) -> DomainName {
-        debug_assert!(DomainName::parse(s).is_ok_and(|d| d.0 == s) || s.contains('_'));
-        DomainName(s.to_owned())
+        debug_assert!(DomainName::parse(s).is_ok_and(|d| &*d.0 == s) || s.contains('_'));
+        DomainName(s.into())
     }
 
     /// Whether `s` is exactly what [`DomainName::parse`] returns for it (plain lowercase
@@ -435,7 +438,7 @@ impl DomainName {
     /// ```
     pub fn parent(&self) -> Option<DomainName> {
         // A suffix of a valid name made of whole labels is itself valid.
-        parent_str(&self.0).map(|rest| DomainName(rest.to_owned()))
+        parent_str(&self.0).map(|rest| DomainName(rest.into()))
     }
 
     /// This name, then each successive [`parent`](DomainName::parent), ending
@@ -464,7 +467,7 @@ impl DomainName {
     /// # Ok::<(), easydkim::names::NameError>(())
     /// ```
     pub fn is_subdomain_of(&self, other: &DomainName) -> bool {
-        match self.0.strip_suffix(other.0.as_str()) {
+        match self.0.strip_suffix(&*other.0) {
             Some("") => true,
             Some(prefix) => prefix.ends_with('.'),
             None => false,
@@ -486,7 +489,7 @@ impl DomainName {
             Ok(()) => unicode,
             // Cannot happen for a name that went through `domain_to_ascii`,
             // but the A-label form is always a safe fallback.
-            Err(_) => self.0.clone(),
+            Err(_) => self.0.to_string(),
         }
     }
 
