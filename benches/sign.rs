@@ -15,6 +15,8 @@
 //! - `sign1k/<key>`, `sign4k/<key>`: a 1 KB and a 4 KB message, on every backend, relaxed/
 //!   relaxed and relaxed/simple, and mail-auth (`mail-auth-pure-rust`: on its pure-Rust
 //!   signing code, for the comparison of pure-Rust backends);
+//! - `sizes/<kind>/<size>`: whole signatures over 1 KB, 4 KB, 100 KB, 1 MB and 10 MB of
+//!   prose and of base64, each key, relaxed/relaxed and relaxed/simple, and mail-auth;
 //! - `body/<kind>/<size>`: canonicalize + hash of 1 MB and 10 MB bodies (text with
 //!   realistic whitespace, and base64), simple and relaxed, against plain SHA-256 of the same
 //!   bytes, and mail-auth signing the same message with Ed25519 (its body path dominates);
@@ -400,6 +402,48 @@ fn bench_sign4k(c: &mut Criterion) {
     bench_small(c, 4 * 1024);
 }
 
+/// Whole signatures over every message size and kind: 1 KB to 10 MB, prose with realistic
+/// whitespace and base64 lines, each key on its default backend, relaxed/relaxed (against
+/// mail-auth making the same signature) and relaxed/simple.
+fn bench_sizes(c: &mut Criterion) {
+    let keys: Vec<(&str, SigningKey)> = KEYS.iter().map(|&(n, f)| (n, key(f))).collect();
+    for (kind, b64) in [("text", false), ("base64", true)] {
+        for (label, size) in [
+            ("1KB", 1024),
+            ("4KB", 4 * 1024),
+            ("100KB", 100 * 1024),
+            ("1MB", 1024 * 1024),
+            ("10MB", 10 * 1024 * 1024),
+        ] {
+            let msg = message(size, b64);
+            let mut g = c.benchmark_group(format!("sizes/{kind}/{label}"));
+            if size >= 100 * 1024 {
+                g.sample_size(10);
+            }
+            g.throughput(Throughput::Bytes(msg.len() as u64));
+            for (name, k) in &keys {
+                let rr = signer(k, "sel", relaxed());
+                let rs = signer(
+                    k,
+                    "sel",
+                    Canonicalizer::new(Canonicalization::Relaxed, Canonicalization::Simple),
+                );
+                let peer = Peer::new(k, "sel");
+                g.bench_function(format!("{name}/easydkim"), |bn| {
+                    bn.iter(|| rr.sign(&msg).unwrap())
+                });
+                g.bench_function(format!("{name}/easydkim-relaxed-simple"), |bn| {
+                    bn.iter(|| rs.sign(&msg).unwrap())
+                });
+                g.bench_function(format!("{name}/mail-auth"), |bn| {
+                    bn.iter(|| peer.sign(&msg))
+                });
+            }
+            g.finish();
+        }
+    }
+}
+
 fn bench_body(c: &mut Criterion) {
     let ed = key("ed25519.pem");
     for (kind, b64) in [("text", false), ("base64", true)] {
@@ -596,6 +640,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_raw, bench_sign1k, bench_sign4k, bench_body, bench_pair, bench_registry, bench_threads, bench_refresh, bench_paired
+    targets = bench_raw, bench_sign1k, bench_sign4k, bench_sizes, bench_body, bench_pair, bench_registry, bench_threads, bench_refresh, bench_paired
 }
 criterion_main!(benches);
