@@ -131,6 +131,14 @@ pub enum SignError {
         /// The `d=` value.
         domain: String,
     },
+    /// The agent or user identifier (`i=`) has an invalid local part.
+    #[error("invalid identity `{identity}`: {reason}")]
+    InvalidIdentity {
+        /// The `i=` value requested.
+        identity: String,
+        /// What is wrong with its local part.
+        reason: String,
+    },
     /// A header name in an explicit header list is not a valid field name.
     #[error("invalid header name `{0}` in the signed header list")]
     InvalidHeaderName(String),

@@ -445,10 +445,18 @@ pub(crate) fn trim_wsp_end(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// A short, printable excerpt of a line for an error message.
+/// A short, printable excerpt of a line for an error message: control characters (a stray
+/// CR, a NUL) escaped, so the message stays one printable line.
 fn excerpt(line: &[u8]) -> String {
     let cut = &line[..line.len().min(60)];
-    let mut s = String::from_utf8_lossy(cut).into_owned();
+    let mut s = String::with_capacity(cut.len());
+    for c in String::from_utf8_lossy(cut).chars() {
+        if c.is_control() {
+            s.extend(c.escape_default());
+        } else {
+            s.push(c);
+        }
+    }
     if line.len() > 60 {
         s.push('…');
     }
@@ -482,14 +490,7 @@ fn plain_from_value(value: &[u8]) -> Option<(&str, &str)> {
     };
     let at = addr.iter().position(|&b| b == b'@')?;
     let (local, domain) = (&addr[..at], &addr[at + 1..]);
-    let dot_atom = |s: &[u8]| {
-        !s.is_empty()
-            && s.iter().all(|&b| is_atext(b) || b == b'.')
-            && s[0] != b'.'
-            && s[s.len() - 1] != b'.'
-            && !s.windows(2).any(|w| w == b"..")
-    };
-    if !dot_atom(local) || !dot_atom(domain) {
+    if !is_dot_atom(local, false) || !is_dot_atom(domain, false) {
         return None;
     }
     // ASCII only, so both are UTF-8.
@@ -497,6 +498,37 @@ fn plain_from_value(value: &[u8]) -> Option<(&str, &str)> {
         std::str::from_utf8(local).ok()?,
         std::str::from_utf8(domain).ok()?,
     ))
+}
+
+/// RFC 5322 `dot-atom-text` (with `utf8`: also UTF-8 bytes, as in internationalized names).
+fn is_dot_atom(s: &[u8], utf8: bool) -> bool {
+    !s.is_empty()
+        && s.iter()
+            .all(|&b| is_atext(b) || b == b'.' || (utf8 && b >= 0x80))
+        && s[0] != b'.'
+        && s[s.len() - 1] != b'.'
+        && !s.windows(2).any(|w| w == b"..")
+}
+
+/// A From value that is only an addr-spec with a quoted local part (`"john doe"@example.com`,
+/// quoted-pairs allowed), which mailparse reads only inside angle brackets: the local part
+/// verbatim (quotes included) and the domain.
+fn quoted_addr_spec(v: &str) -> Option<(&str, &str)> {
+    let b = v.as_bytes();
+    if b.first() != Some(&b'"') {
+        return None;
+    }
+    let mut i = 1;
+    loop {
+        match *b.get(i)? {
+            b'\\' => i += 2,
+            b'"' => break,
+            _ => i += 1,
+        }
+    }
+    // `b[i]` is the closing quote (ASCII, so `i + 1` is a character boundary).
+    let domain = v[i + 1..].strip_prefix('@')?;
+    is_dot_atom(domain.as_bytes(), true).then_some((&v[..=i], domain))
 }
 
 fn parse_from_value(value: &[u8]) -> Result<FromAddress, MessageError> {
@@ -513,6 +545,12 @@ fn parse_from_value(value: &[u8]) -> Result<FromAddress, MessageError> {
     if !trimmed.contains('@') {
         return Err(MessageError::FromWithoutDomain {
             address: excerpt(trimmed.as_bytes()),
+        });
+    }
+    if let Some((local, domain)) = quoted_addr_spec(trimmed) {
+        return Ok(FromAddress {
+            local: local.to_string(),
+            domain: domain.to_string(),
         });
     }
     let list = mailparse::addrparse(trimmed).map_err(|e| MessageError::FromUnparsable {

@@ -585,7 +585,9 @@ impl EmailAddress {
     /// The local part must be 1 to 64 octets, either a dot-atom (no leading,
     /// trailing or consecutive dots; no whitespace, control characters or
     /// specials such as `<>()[]:;@\,"`; UTF-8 allowed) or a quoted string
-    /// (`"john doe"`), which is kept verbatim. The domain is parsed with
+    /// (`"john doe"`), which is kept verbatim unless what it quotes is itself a
+    /// dot-atom: RFC 5322 (3.2.4) makes the quotes semantically invisible, so
+    /// `"alice"@example.com` is `alice@example.com`. The domain is parsed with
     /// [`DomainName::parse`], whose errors are returned as they are.
     ///
     /// ```
@@ -596,6 +598,8 @@ impl EmailAddress {
     /// assert_eq!(a.domain().as_str(), "example.com");
     /// assert!(EmailAddress::parse("<alice@example.com>").is_err());
     /// assert!(EmailAddress::parse("a..b@example.com").is_err());
+    /// assert_eq!(EmailAddress::parse("\"alice\"@example.com")?.local_part(), "alice");
+    /// assert_eq!(EmailAddress::parse("\"john doe\"@example.com")?.local_part(), "\"john doe\"");
     /// # Ok::<(), easydkim::names::NameError>(())
     /// ```
     pub fn parse(input: &str) -> Result<Self, NameError> {
@@ -605,7 +609,7 @@ impl EmailAddress {
         check_local_part(input, local)?;
         let domain = DomainName::parse(domain)?;
         Ok(EmailAddress {
-            local: local.to_owned(),
+            local: unquoted_local(local).into_owned(),
             domain,
         })
     }
@@ -624,7 +628,7 @@ impl EmailAddress {
     pub fn new(local: &str, domain: DomainName) -> Result<Self, NameError> {
         check_local_part(&format!("{local}@{domain}"), local)?;
         Ok(EmailAddress {
-            local: local.to_owned(),
+            local: unquoted_local(local).into_owned(),
             domain,
         })
     }
@@ -686,9 +690,34 @@ pub(crate) fn untagged_local(local: &str) -> Option<&str> {
     }
 }
 
-/// Whether `local` is a local part [`EmailAddress::parse`] accepts (it keeps it verbatim).
+/// A valid local part in the form [`EmailAddress`] keeps: a quoted string whose content
+/// (quoted-pairs undone) is a dot-atom loses its quotes (RFC 5322 3.2.4: `"alice"` and
+/// `alice` name the same mailbox); anything else stays as it is.
+fn unquoted_local(local: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let Some(inner) = local.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
+        return Cow::Borrowed(local);
+    };
+    let mut content = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => content.extend(chars.next()),
+            c => content.push(c),
+        }
+    }
+    if !content.starts_with('"') && check_local_part(&content, &content).is_ok() {
+        Cow::Owned(content)
+    } else {
+        Cow::Borrowed(local)
+    }
+}
+
+/// Whether `local` is a local part [`EmailAddress::parse`] accepts and keeps as it is (so a
+/// quoted dot-atom, which it unquotes, answers `false`).
 pub(crate) fn local_part_is_valid(local: &str) -> bool {
     check_local_part(local, local).is_ok()
+        && !matches!(unquoted_local(local), std::borrow::Cow::Owned(_))
 }
 
 /// Validates a local part; `input` is what errors name (the whole address).
@@ -1473,7 +1502,10 @@ mod tests {
         assert_eq!(e("alice@x.com").without_tag(), None);
         assert_eq!(e("+news@x.com").without_tag(), None);
         assert_eq!(e("a.+news@x.com").without_tag(), None);
-        assert_eq!(e("\"a+b\"@x.com").without_tag(), None);
+        // A quoted dot-atom is the unquoted address, +tag included; a local part that keeps
+        // its quotes has no tag.
+        assert_eq!(e("\"a+b\"@x.com").without_tag(), Some(e("a@x.com")));
+        assert_eq!(e("\"a b+c\"@x.com").without_tag(), None);
     }
 
     // ----- Selector -----

@@ -24,7 +24,7 @@ use crate::canon::{canonicalize_header, BodyHash, BodyHasher, Canonicalization, 
 use crate::error::SignError;
 use crate::key::SigningKey;
 use crate::message::{Limits, LineEnding, Message, Warning};
-use crate::names::{DomainName, Selector};
+use crate::names::{DomainName, EmailAddress, Selector};
 use crate::signature::{Folder, Piece, FIELD_NAME};
 
 /// Header fields signed by default when present (RFC 6376 5.4.1 plus MIME and list headers).
@@ -249,26 +249,24 @@ impl Signer {
         self
     }
 
-    /// Adds `x=` this many seconds after `t=` (default: no expiry).
+    /// Adds `x=` this many seconds after `t=` (default: no expiry). `x=` must be later than
+    /// `t=`, so 0 is taken as 1 second; and verifiers may treat more than 12 digits as
+    /// infinite or refuse them, so `x=` is capped at 999999999999 (year 33658).
     pub fn expire_after(&mut self, secs: Option<u64>) -> &mut Self {
         self.options.expire_after = secs;
         self
     }
 
     /// Sets `i=`, which must be within `d=` (RFC 6376 3.5): `@d`, `user@d` or a subdomain.
+    /// It is written in canonical form, as verifiers compare it with `d=`: the domain in
+    /// lowercase A-labels without a trailing dot (`alice@Bücher.example.` becomes
+    /// `alice@xn--bcher-kva.example`), a quoted local part that quotes a dot-atom unquoted.
+    /// An invalid local part (`a@b@example.com`) is refused.
     pub fn identity(&mut self, identity: Option<&str>) -> Result<&mut Self, SignError> {
-        if let Some(i) = identity {
-            let err = || SignError::IdentityOutsideDomain {
-                identity: i.to_string(),
-                domain: self.domain.to_string(),
-            };
-            let (_, dom) = i.rsplit_once('@').ok_or_else(err)?;
-            let dom = DomainName::parse(dom).map_err(|_| err())?;
-            if !dom.is_subdomain_of(&self.domain) {
-                return Err(err());
-            }
-        }
-        self.options.identity = identity.map(str::to_string);
+        self.options.identity = match identity {
+            Some(i) => Some(canonical_identity(i, &self.domain)?),
+            None => None,
+        };
         Ok(self)
     }
 
@@ -566,10 +564,15 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     }
     push(&mut f, format_args!("t={t};"));
     if let Some(x) = opts.expire_after {
-        push(&mut f, format_args!("x={};", t.saturating_add(x)));
+        let x = t
+            .saturating_add(x.max(1))
+            .min(MAX_EXPIRY.max(t.saturating_add(1)));
+        push(&mut f, format_args!("x={x};"));
     }
     if let Some(i) = &opts.identity {
-        push(&mut f, format_args!("i={};", dkim_quoted_printable(i)));
+        // Canonical again: `SignOptions::identity` can also be set directly.
+        let i = canonical_identity(i, &s.domain)?;
+        push(&mut f, format_args!("i={};", dkim_quoted_printable(&i)));
     }
     if opts.body_length {
         push(&mut f, format_args!("l={};", bh.canonical_length));
@@ -613,6 +616,33 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     let mut header = f.into_string();
     header.push_str("\r\n");
     Ok(header)
+}
+
+/// The largest `x=` written: 12 digits (RFC 6376 3.5 lets verifiers treat longer values as
+/// infinite; some refuse to evaluate them).
+const MAX_EXPIRY: u64 = 999_999_999_999;
+
+/// `i=` in the form verifiers compare with `d=`: `[local]@domain` with the domain
+/// canonical (A-labels, lowercase, no trailing dot) and within `d`, the local part valid
+/// (a quoted dot-atom unquoted).
+fn canonical_identity(i: &str, d: &DomainName) -> Result<String, SignError> {
+    let outside = || SignError::IdentityOutsideDomain {
+        identity: i.to_string(),
+        domain: d.to_string(),
+    };
+    let (local, dom) = i.rsplit_once('@').ok_or_else(outside)?;
+    let dom = DomainName::parse(dom).map_err(|_| outside())?;
+    if !dom.is_subdomain_of(d) {
+        return Err(outside());
+    }
+    if local.is_empty() {
+        return Ok(format!("@{dom}"));
+    }
+    let address = EmailAddress::new(local, dom).map_err(|e| SignError::InvalidIdentity {
+        identity: i.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(address.to_string())
 }
 
 /// `i=` is dkim-quoted-printable (RFC 6376 2.11): encode what may not appear literally.

@@ -62,6 +62,11 @@ fn header_without_colon() {
         })
     );
     assert!(e.to_string().contains("line 2"));
+    // Control characters in the offending line are escaped: the message stays one line.
+    let e = sign_err(b"From: a@example.com\r\nnot\ra\x00header\r\n\r\nhi\r\n");
+    let text = e.to_string();
+    assert!(text.contains("not\\ra\\u{0}header"), "{text}");
+    assert!(!text.chars().any(char::is_control), "{text:?}");
 }
 
 #[test]
@@ -196,6 +201,89 @@ fn signer_argument_errors() {
         easydkim::sign_all(&[], b"From: a@example.com\r\n\r\n").unwrap_err(),
         SignError::NoRequests
     );
+}
+
+/// The value of tag `name` in the (unfolded) DKIM-Signature of `signed`.
+fn sig_tag(signed: &easydkim::Signed, name: &str) -> Option<String> {
+    let header = signed.headers[0].replace("\r\n", "");
+    let value = header.split_once(':')?.1.to_string();
+    value.split(';').find_map(|t| {
+        let (k, v) = t.split_once('=')?;
+        (k.trim() == name).then(|| v.trim().to_string())
+    })
+}
+
+#[test]
+fn identity_is_written_in_the_form_verifiers_compare_with_d() {
+    let key = SigningKey::load(include_bytes!("../data/keys/ed25519.pem")).unwrap();
+    let msg = b"From: alice@example.com\r\nSubject: x\r\n\r\nbody\r\n";
+    let mut s = Signer::new(key.clone(), "example.com", "sel").unwrap();
+    for (given, written) in [
+        // A trailing dot and upper case: verifiers compare i= with d= as strings.
+        ("alice@Example.COM.", "alice@example.com"),
+        ("@EXAMPLE.com.", "@example.com"),
+        ("bob@Mail.Example.com", "bob@mail.example.com"),
+        // A quoted dot-atom is the same mailbox unquoted.
+        ("\"alice\"@example.com", "alice@example.com"),
+        // A local part that needs its quotes keeps them (the space dkim-quoted-printable).
+        ("\"john doe\"@example.com", "\"john=20doe\"@example.com"),
+    ] {
+        s.identity(Some(given)).unwrap();
+        let signed = s.sign(msg).unwrap();
+        assert_eq!(sig_tag(&signed, "i").as_deref(), Some(written), "{given}");
+    }
+    // An internationalised domain goes in A-labels, like d=.
+    let mut idn = Signer::new(key.clone(), "bücher.example", "sel").unwrap();
+    idn.identity(Some("joerg@Bücher.example")).unwrap();
+    let signed = idn
+        .sign(b"From: joerg@xn--bcher-kva.example\r\n\r\nbody\r\n")
+        .unwrap();
+    assert_eq!(
+        sig_tag(&signed, "d").as_deref(),
+        Some("xn--bcher-kva.example")
+    );
+    assert_eq!(
+        sig_tag(&signed, "i").as_deref(),
+        Some("joerg@xn--bcher-kva.example")
+    );
+    // Not an address: a typed error, and the previous identity stays.
+    let err = s.identity(Some("a@b@example.com")).unwrap_err();
+    assert!(
+        matches!(&err, SignError::InvalidIdentity { identity, .. } if identity == "a@b@example.com"),
+        "{err:?}"
+    );
+    // Set directly in the options, it is checked and canonicalized when signing.
+    let mut opts = s.options().clone();
+    opts.identity = Some("carol@EXAMPLE.com.".into());
+    s.set_options(opts);
+    assert_eq!(
+        sig_tag(&s.sign(msg).unwrap(), "i").as_deref(),
+        Some("carol@example.com")
+    );
+    let mut opts = s.options().clone();
+    opts.identity = Some("carol@example.org".into());
+    s.set_options(opts);
+    assert!(matches!(
+        s.sign(msg),
+        Err(SignError::IdentityOutsideDomain { .. })
+    ));
+}
+
+#[test]
+fn expiry_is_later_than_t_and_at_most_twelve_digits() {
+    let key = SigningKey::load(include_bytes!("../data/keys/ed25519.pem")).unwrap();
+    let msg = b"From: alice@example.com\r\n\r\nbody\r\n";
+    let mut s = Signer::new(key, "example.com", "sel").unwrap();
+    s.signing_time(Some(1_700_000_000));
+    for (after, x) in [
+        (3600, "1700003600"),
+        (0, "1700000001"),
+        (u64::MAX, "999999999999"),
+    ] {
+        s.expire_after(Some(after));
+        let signed = s.sign(msg).unwrap();
+        assert_eq!(sig_tag(&signed, "x").as_deref(), Some(x), "{after}");
+    }
 }
 
 #[test]

@@ -722,6 +722,32 @@ fn expiry_identity_and_body_length_pass() {
 }
 
 #[test]
+fn identities_given_in_any_form_pass() {
+    // i= is written canonical (lowercase, no trailing dot, quoted dot-atoms unquoted), so
+    // the verifier's "i= within d=" check holds whatever form the caller used.
+    let (name, input) = &messages()[0];
+    let relaxed = Canonicalizer::new(Canonicalization::Relaxed, Canonicalization::Relaxed);
+    for identity in [
+        "alice@Example.COM.",
+        "@EXAMPLE.com.",
+        "\"alice\"@example.com",
+        "\"john doe\"@example.com",
+        "bob@Mail.Example.com",
+    ] {
+        for (file, selector, label) in KEYS {
+            let mut s = signer(file, selector, relaxed);
+            s.signing_time(Some(now()))
+                .identity(Some(identity))
+                .expect("identity");
+            let out = sign_checked(&s, name, input);
+            if let Some(problem) = mail_auth_report(&out, true).problem(1) {
+                panic!("{name} {label} i={identity}: mail-auth says {problem}");
+            }
+        }
+    }
+}
+
+#[test]
 fn negative_controls() {
     let (name, input) = &messages()[0];
     let relaxed = Canonicalizer::new(Canonicalization::Relaxed, Canonicalization::Relaxed);

@@ -588,6 +588,56 @@ fn plus_tag_falls_under_the_untagged_email_identity() {
 }
 
 #[test]
+fn quoted_local_part_is_the_same_mailbox_as_the_unquoted_one() {
+    let (reg, dns) = granularity();
+    let (_, tok) = reg.create_email("alice@example.com", T0).expect("email");
+    reg.confirm_email("alice@example.com", &tok, T0 + 60)
+        .expect("confirm");
+    reg.set_signing_enabled("alice@example.com", false)
+        .expect("disable");
+    // RFC 5322 3.2.4: the quotes of `"alice"` are semantically invisible.
+    let disabled = unsigned(
+        UnsignedReason::SigningDisabled {
+            identity: name("alice@example.com"),
+        },
+        vec![step("alice@example.com", StepOutcome::SigningDisabled)],
+    );
+    check(&reg, &dns, "\"alice\"@example.com", disabled.clone());
+    // A quoted-pair is its character: `"al\ice"` is `alice`.
+    check(&reg, &dns, "\"al\\ice\"@example.com", disabled);
+    // `"alice+news"` is `alice+news`, under `alice` by its +tag.
+    check(
+        &reg,
+        &dns,
+        "\"alice+news\"@example.com",
+        unsigned(
+            UnsignedReason::SigningDisabled {
+                identity: name("alice@example.com"),
+            },
+            vec![
+                step("alice+news@example.com", NotRegistered),
+                step("alice@example.com", StepOutcome::SigningDisabled),
+            ],
+        ),
+    );
+    // A local part that needs its quotes keeps them, and its domain signs.
+    check(
+        &reg,
+        &dns,
+        "\"john doe\"@example.com",
+        signs(
+            "example.com",
+            "example.com",
+            "ex",
+            vec![
+                step("\"john doe\"@example.com", NotRegistered),
+                step("example.com", DkimSetup(Success)),
+            ],
+        ),
+    );
+}
+
+#[test]
 fn domain_case_is_ignored_local_part_case_is_not() {
     let (reg, dns) = granularity();
     check(

@@ -451,6 +451,20 @@ def build():
             [b"Dear customer,", b"", b"Your invoice for January is ready.",
              b"Amount due: 42.00 EUR", b"", b"Regards,", b"Billing"]))
 
+    add("36-quoted-local-part.eml",
+        "From is a bare addr-spec whose local part is a quoted dot-atom "
+        "('\"alice\"@example.com': the same mailbox as alice@example.com).",
+        msg([b'From: "alice"@example.com', b"To: Bob Example <bob@example.net>",
+             b"Subject: Quoted local part", DATE, mid(36)],
+            [b"Sent from a quoted local part."]))
+
+    add("37-quoted-local-part-with-space.eml",
+        "From is a bare addr-spec whose local part is a quoted string that needs "
+        "its quotes ('\"john doe\"@example.com').",
+        msg([b'From: "john doe"@example.com', b"To: Bob Example <bob@example.net>",
+             b"Subject: Quoted local part with a space", DATE, mid(37)],
+            [b"Sent from a quoted local part with a space."]))
+
     return m
 
 
@@ -472,7 +486,7 @@ def validate(name, data):
         field = ln.split(b":", 1)[0].strip().lower()
         if field == b"from":
             froms += 1
-            addrs = re.findall(rb"[A-Za-z0-9._%+-]+@([A-Za-z0-9.-]+)", ln)
+            addrs = re.findall(rb"[A-Za-z0-9._%+\"-]+@([A-Za-z0-9.-]+)", ln)
             assert addrs, name
             dom = addrs[-1].lower()
             assert dom == b"example.com" or dom.endswith(b".example.com"), (name, dom)
