@@ -408,7 +408,8 @@ pub(crate) fn finish_signatures(
         crate::message::add_body_warnings(&mut warnings, bh.longest_line, bh.bare_cr);
     }
 
-    let now = now_unix();
+    // The clock is read only if a signer has no fixed signing time.
+    let mut now = None;
     let mut headers = Vec::with_capacity(signers.len());
     for s in signers {
         let c = s.options.canonicalization.body;
@@ -417,7 +418,11 @@ pub(crate) fn finish_signatures(
             .find(|(bc, _)| *bc == c)
             .map(|(_, h)| h)
             .ok_or(SignError::NoRequests)?;
-        let header = sign_one(s, msg, bh, s.options.signing_time.unwrap_or(now))?;
+        let t = match s.options.signing_time {
+            Some(t) => t,
+            None => *now.get_or_insert_with(now_unix),
+        };
+        let header = sign_one(s, msg, bh, t)?;
         if s.options.self_check
             && !crate::verifier::self_check(msg, &header, &body_hashes, &s.key.public_key())
         {
