@@ -227,7 +227,10 @@ impl Signer {
         let mut list = Vec::new();
         for n in names {
             let n = n.as_ref().trim();
+            // A longer name could not fit a line of the DKIM-Signature (998 octets, RFC 5322
+            // 2.1.1, with the fold's tab, `h=` and `:`), nor of any message.
             if n.is_empty()
+                || n.len() > MAX_HEADER_NAME
                 || !n
                     .bytes()
                     .all(|b| (33..=126).contains(&b) && b != b':' && b != b';')
@@ -622,6 +625,9 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     header.push_str("\r\n");
     Ok(header)
 }
+
+/// The longest header name an explicit `h=` list accepts.
+const MAX_HEADER_NAME: usize = 998 - "\th=:".len();
 
 /// The largest `x=` written: 12 digits (RFC 6376 3.5 lets verifiers treat longer values as
 /// infinite; some refuse to evaluate them).

@@ -197,6 +197,15 @@ fn signer_argument_errors() {
         s.headers(["from", "bad name"]),
         Err(SignError::InvalidHeaderName(_))
     ));
+    // A name that could not fit a 998-octet line of the DKIM-Signature.
+    assert!(matches!(
+        s.headers(["from", &"x".repeat(995)]),
+        Err(SignError::InvalidHeaderName(_))
+    ));
+    assert!(s.headers(["from", &"x".repeat(994)]).is_ok());
+    let signed = s.sign(b"From: a@example.com\r\n\r\nbody\r\n").unwrap();
+    let longest = signed.headers[0].split("\r\n").map(str::len).max().unwrap();
+    assert!(longest <= 998, "a line of {longest} octets");
     assert_eq!(
         easydkim::sign_all(&[], b"From: a@example.com\r\n\r\n").unwrap_err(),
         SignError::NoRequests
