@@ -885,18 +885,18 @@ impl PublicKey {
                 .or_else(|_| rsa::RsaPublicKey::from_pkcs1_der(bytes))
                 .map(PublicKey::Rsa)
                 .map_err(|e| KeyError::Malformed {
-                    format: "RSA public key",
+                    format: "RSA public",
                     reason: e.to_string(),
                 }),
             KeyType::Ed25519 => {
                 let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Malformed {
-                    format: "Ed25519 public key",
+                    format: "Ed25519 public",
                     reason: format!("{} bytes, expected 32", bytes.len()),
                 })?;
                 ed25519_dalek::VerifyingKey::from_bytes(&arr)
                     .map(PublicKey::Ed25519)
                     .map_err(|e| KeyError::Malformed {
-                        format: "Ed25519 public key",
+                        format: "Ed25519 public",
                         reason: e.to_string(),
                     })
             }

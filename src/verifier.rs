@@ -54,6 +54,11 @@ pub struct VerifyOptions {
     pub max_key_lookups: usize,
     /// Limits for splitting the message.
     pub limits: Limits,
+    /// Fail a signature that verifies when the message has more From fields than its `h=`
+    /// covers (default yes): a From added above the signed one is the author readers see,
+    /// and the signature does not vouch for it (RFC 6376 8.15; signers prevent it by
+    /// oversigning From, as ours does).
+    pub reject_unsigned_from: bool,
 }
 
 impl Default for VerifyOptions {
@@ -66,6 +71,7 @@ impl Default for VerifyOptions {
             max_signatures: 10,
             max_key_lookups: 10,
             limits: Limits::default(),
+            reject_unsigned_from: true,
         }
     }
 }
@@ -188,6 +194,22 @@ pub enum FailureReason {
     /// The body does not hash to `bh=`.
     #[error("body hash mismatch")]
     BodyHashMismatch,
+    /// `l=` is longer than the canonical body: the body was cut after signing.
+    #[error("l={length} is longer than the {body}-octet canonical body")]
+    BodyShorterThanLength {
+        /// The `l=` value.
+        length: u64,
+        /// The canonical body's length.
+        body: u64,
+    },
+    /// The message has a From field the signature does not cover.
+    #[error("{present} From fields, {signed} signed: an unsigned From was added")]
+    UnsignedFrom {
+        /// From fields in the message.
+        present: usize,
+        /// Instances of From in `h=`.
+        signed: usize,
+    },
     /// The signature does not verify over the headers.
     #[error("signature mismatch")]
     SignatureMismatch,
@@ -337,6 +359,17 @@ fn parse_u64(tag: &'static str, v: &str) -> Result<u64, FailureReason> {
     })
 }
 
+/// `t=` or `x=`: a number of seconds; one too large for 64 bits is the far future (RFC 6376
+/// 3.5 lets verifiers treat values over 12 digits as infinite), not an error.
+fn parse_time(tag: &'static str, v: &str) -> Result<u64, FailureReason> {
+    match parse_u64(tag, v) {
+        Err(FailureReason::InvalidTag { .. }) if v.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(u64::MAX)
+        }
+        r => r,
+    }
+}
+
 /// Parses one DKIM-Signature field; `partial` is filled with what could be read even when
 /// parsing fails.
 fn parse_signature(
@@ -413,8 +446,8 @@ fn parse_signature(
         None => format!("@{domain}"),
     };
     let body_length = get("l").map(|l| parse_u64("l", l.value)).transpose()?;
-    let timestamp = get("t").map(|t| parse_u64("t", t.value)).transpose()?;
-    let expiration = get("x").map(|x| parse_u64("x", x.value)).transpose()?;
+    let timestamp = get("t").map(|t| parse_time("t", t.value)).transpose()?;
+    let expiration = get("x").map(|x| parse_time("x", x.value)).transpose()?;
 
     // RFC 6376 3.7: the header as hashed has the b= value (and surrounding WSP) removed.
     let span = &b.value_span;
@@ -796,7 +829,10 @@ fn check_with_key(
     if let Some(l) = sig.body_length {
         if l > bh.canonical_length {
             // l= longer than the body: the body was truncated.
-            return fail(FailureReason::BodyHashMismatch);
+            return fail(FailureReason::BodyShorterThanLength {
+                length: l,
+                body: bh.canonical_length,
+            });
         }
     }
     if sig.algorithm == Algorithm::RsaSha1 {
@@ -814,6 +850,17 @@ fn check_with_key(
     let digest: [u8; 32] = Sha256::digest(&data).into();
     if !key.verify_digest(&digest, &sig.signature) {
         return fail(FailureReason::SignatureMismatch);
+    }
+    if opts.reject_unsigned_from {
+        let present = msg.fields_named("from").count();
+        let signed = sig
+            .headers
+            .iter()
+            .filter(|h| h.eq_ignore_ascii_case("from"))
+            .count();
+        if present > signed {
+            return fail(FailureReason::UnsignedFrom { present, signed });
+        }
     }
 
     let unsigned = bh.canonical_length - bh.hashed_length;

@@ -381,3 +381,117 @@ fn self_check_passes_for_good_keys() {
         assert_eq!(one(verify(&dns, &signed)).status, Status::Pass);
     }
 }
+
+#[test]
+fn unsigned_from_added_above_the_signed_one_fails() {
+    let (mut s, dns) = ed();
+    // Without oversigning h= names From once: a From added above it is not covered.
+    s.oversign(false);
+    let signed = s.sign_message(MSG).unwrap();
+    let mut attacked = b"From: Mallory <mallory@evil.example>\r\n".to_vec();
+    attacked.extend_from_slice(&signed);
+    let r = one(verify(&dns, &attacked));
+    assert_eq!(
+        (r.status, r.reason),
+        (
+            Status::Fail,
+            Some(FailureReason::UnsignedFrom {
+                present: 2,
+                signed: 1
+            })
+        )
+    );
+    // The untouched message passes, and the check can be turned off.
+    assert_eq!(one(verify(&dns, &signed)).status, Status::Pass);
+    let lenient = VerifyOptions {
+        now: Some(NOW),
+        reject_unsigned_from: false,
+        ..Default::default()
+    };
+    assert_eq!(
+        one(verify_at(&dns, &attacked, lenient)).status,
+        Status::Pass
+    );
+    // Oversigned (the default), the added From breaks the signature itself.
+    s.oversign(true);
+    let mut attacked = b"From: Mallory <mallory@evil.example>\r\n".to_vec();
+    attacked.extend_from_slice(&s.sign_message(MSG).unwrap());
+    let r = one(verify(&dns, &attacked));
+    assert_eq!(
+        (r.status, r.reason),
+        (Status::Fail, Some(FailureReason::SignatureMismatch))
+    );
+}
+
+#[test]
+fn body_cut_below_l_is_named() {
+    let (mut s, dns) = rsa();
+    s.body_length(true);
+    let signed = s.sign_message(MSG).unwrap();
+    let cut = edit(&signed, "Hello.\r\n", "");
+    let r = one(verify(&dns, &cut));
+    assert_eq!(
+        (r.status, r.reason),
+        (
+            Status::Fail,
+            Some(FailureReason::BodyShorterThanLength { length: 8, body: 0 })
+        )
+    );
+}
+
+/// A signature over `MSG` with the given extra tags, made by hand (our signer never writes
+/// out-of-range values), relaxed/relaxed, Ed25519 key `sel._domainkey.example.com`.
+fn hand_signed(extra_tags: &str) -> Vec<u8> {
+    use base64::Engine;
+    use easydkim::{BodyHasher, Canonicalization, Message};
+    use sha2::Digest;
+    let key = SigningKey::load(include_bytes!("../data/keys/ed25519.pem")).unwrap();
+    let msg = Message::parse(MSG).unwrap();
+    let mut bh = BodyHasher::new(Canonicalization::Relaxed);
+    bh.update(msg.body());
+    let header = format!(
+        "DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=example.com; s=sel; \
+         {extra_tags} h=from:to:subject; bh={}; b=",
+        bh.finish().to_base64()
+    );
+    let c = Canonicalizer::new(Canonicalization::Relaxed, Canonicalization::Relaxed);
+    let mut data = Vec::new();
+    for name in ["from", "to", "subject"] {
+        let f = msg.fields_named(name).next().unwrap();
+        c.canonicalize_header(f.raw(), &mut data);
+    }
+    c.canonicalize_header(header.as_bytes(), &mut data);
+    data.truncate(data.len() - 2);
+    let digest: [u8; 32] = sha2::Sha256::digest(&data).into();
+    let sig = key.sign_digest(&digest).unwrap();
+    let mut out = format!(
+        "{header}{}\r\n",
+        base64::engine::general_purpose::STANDARD.encode(sig)
+    )
+    .into_bytes();
+    out.extend_from_slice(MSG);
+    out
+}
+
+#[test]
+fn times_too_large_for_64_bits_are_the_far_future() {
+    let dns = ed().1;
+    // A control: the hand-made signature passes with ordinary values.
+    let ok = hand_signed(&format!("t={}; x={};", NOW - 60, NOW + 3600));
+    assert_eq!(one(verify(&dns, &ok)).status, Status::Pass);
+    // x= of 25 digits: never expires (RFC 6376 3.5 allows treating it as infinite).
+    let far = hand_signed(&format!("t={}; x=9999999999999999999999999;", NOW - 60));
+    assert_eq!(one(verify(&dns, &far)).status, Status::Pass);
+    // t= of 25 digits: a timestamp in the future, not a syntax error.
+    let future = hand_signed("t=9999999999999999999999999;");
+    let r = one(verify(&dns, &future));
+    assert_eq!(
+        (r.status, r.reason),
+        (
+            Status::Neutral,
+            Some(FailureReason::FutureTimestamp {
+                timestamp: u64::MAX
+            })
+        )
+    );
+}
