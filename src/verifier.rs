@@ -382,7 +382,19 @@ fn parse_signature(
         tag: "b",
         detail: "signature header is not ASCII".into(),
     })?;
-    let tags = parse_tag_list(value).map_err(FailureReason::Syntax)?;
+    let tags = parse_tag_list(value).map_err(|e| {
+        // Still name the signer in the result where the tags can be made out.
+        for piece in value.split(';') {
+            if let Some((name, v)) = piece.split_once('=') {
+                match strip_fws(name).as_str() {
+                    "d" => partial.domain = Some(strip_fws(v)),
+                    "s" => partial.selector = Some(strip_fws(v)),
+                    _ => {}
+                }
+            }
+        }
+        FailureReason::Syntax(e)
+    })?;
     let get = |n: &str| tags.iter().find(|t| t.name == n);
     partial.domain = get("d").map(|t| t.value.to_string());
     partial.selector = get("s").map(|t| strip_fws(t.value));

@@ -271,6 +271,12 @@ fn duplicate_tag_missing_tag_bad_base64() {
     let r = one(verify(&dns, &dup));
     assert_eq!(r.status, Status::PermError);
     assert!(matches!(r.reason, Some(FailureReason::Syntax(_))), "{r:?}");
+    // The signer is still named in the result.
+    assert_eq!(
+        (r.domain.as_deref(), r.selector.as_deref()),
+        (Some("example.com"), Some("sel")),
+        "{r:?}"
+    );
     let missing = edit(&signed, "s=sel;", "");
     assert_eq!(
         one(verify(&dns, &missing)).reason,
