@@ -363,7 +363,10 @@ fn parse_u64(tag: &'static str, v: &str) -> Result<u64, FailureReason> {
 /// 3.5 lets verifiers treat values over 12 digits as infinite), not an error.
 fn parse_time(tag: &'static str, v: &str) -> Result<u64, FailureReason> {
     match parse_u64(tag, v) {
-        Err(FailureReason::InvalidTag { .. }) if v.bytes().all(|b| b.is_ascii_digit()) => {
+        // Only all-digit values that overflowed; an empty or non-numeric one stays an error.
+        Err(FailureReason::InvalidTag { .. })
+            if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             Ok(u64::MAX)
         }
         r => r,

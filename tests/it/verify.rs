@@ -488,6 +488,18 @@ fn times_too_large_for_64_bits_are_the_far_future() {
     // x= of 25 digits: never expires (RFC 6376 3.5 allows treating it as infinite).
     let far = hand_signed(&format!("t={}; x=9999999999999999999999999;", NOW - 60));
     assert_eq!(one(verify(&dns, &far)).status, Status::Pass);
+    // An empty or non-numeric x= is still a syntax error, not "never expires".
+    for bad in ["x=;", "x=12a;"] {
+        let r = one(verify(
+            &dns,
+            &hand_signed(&format!("t={}; {bad}", NOW - 60)),
+        ));
+        assert_eq!(r.status, Status::PermError, "{bad}");
+        assert!(
+            matches!(r.reason, Some(FailureReason::InvalidTag { tag: "x", .. })),
+            "{bad}: {r:?}"
+        );
+    }
     // t= of 25 digits: a timestamp in the future, not a syntax error.
     let future = hand_signed("t=9999999999999999999999999;");
     let r = one(verify(&dns, &future));
