@@ -80,7 +80,7 @@ fn message(size: usize, base64: bool) -> Vec<u8> {
 }
 
 fn key(name: &str) -> SigningKey {
-    let path = format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"));
     SigningKey::load(&std::fs::read(path).unwrap()).unwrap()
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Seeds fuzz/corpus/<target>/ (git-ignored) from the test fixtures: the messages in
-# tests/data/messages, the same messages signed with the test keys (for verify_message;
+# tests/data/messages and the RFC vectors in tests/data/rfc, the same messages signed with the test keys (for verify_message;
 # needs the `sign` example, skipped if it does not build), the test keys and their DNS
 # records, and a few names and tag lists. Idempotent: files are named after their content.
 set -euo pipefail
@@ -26,9 +26,19 @@ for m in "$data"/messages/*.eml; do
     { printf '\x10\x00\x40\x00'; cat "$m"; } | add canon_chunks "$base"
 done
 
-for k in "$data"/keys/*.pem "$data"/keys/*.b64; do
+for k in "$data"/keys/*.pem "$data"/keys/*.b64 "$data"/rfc/*.pem "$data"/rfc/*.b64; do
     add key_load "$(basename "$k")" <"$k"
 done
+
+# The RFC vectors (tests/data/rfc): their messages, signed and unsigned, and key records.
+for m in "$data"/rfc/*.eml; do
+    base=$(basename "$m" .eml)
+    for t in sign_message verify_message; do add "$t" "$base" <"$m"; done
+done
+while IFS=$'\t' read -r name value; do
+    case "$name" in '#'* | '') continue ;; esac
+    printf '%s' "$value" | add key_record "rfc-${name%%.*}"
+done <"$data/rfc/dns.txt"
 
 for n in example.com EXAMPLE.com. news.example.com Bücher.example xn--bcher-kva.example \
     a-b.c-d.example 192.0.2.1 '*.example.com' com alice@example.com alice+news@example.com \

@@ -250,6 +250,13 @@ impl SigningKey {
     }
 
     /// Generates a new key from the operating system's CSPRNG.
+    ///
+    /// CPU-bound: an RSA-2048 key takes tens of milliseconds (with large variance) in an
+    /// optimised build, and ten seconds or more when the big-integer crates are compiled
+    /// without optimisation, as in a default `cargo build` of an application. Add
+    /// `[profile.dev.package."*"] opt-level = 3` (or the same for `num-bigint-dig` and
+    /// `rsa`) to the application's Cargo.toml, and from async code call this where
+    /// blocking is allowed (e.g. `tokio::task::spawn_blocking`). Ed25519 keys are instant.
     pub fn generate(spec: KeySpec) -> Result<Self, KeyError> {
         let mut rng = rand::rngs::OsRng;
         let material = match spec.rsa_bits() {

@@ -1,5 +1,5 @@
-//! DNS checks of an identity's records and the status machine they drive
-//! (DESIGN.md section 4).
+//! DNS checks of an identity's records and the status machine they drive (the guide
+//! page [`crate::docs::lifecycle`] describes the statuses and their windows).
 
 use crate::dns::{DnsError, DnsVerifier};
 use crate::names::DomainName;

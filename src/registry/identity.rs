@@ -56,7 +56,8 @@ pub struct EasyKey {
     pub key: SigningKey,
 }
 
-/// The role of one of the three Easy DKIM keys in the rotation (DESIGN.md section 7).
+/// The role of one of the three Easy DKIM keys in the rotation (guide page
+/// [`crate::docs::rotation`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]

@@ -592,6 +592,12 @@ impl IdentityRegistry {
     }
 
     /// Creates a domain identity with Easy DKIM (three tokens, a key per token).
+    ///
+    /// This generates three keys of [`RegistryConfig::key_spec`]: CPU-bound work that takes
+    /// tens of milliseconds for RSA-2048 in an optimised build (several seconds for RSA in
+    /// an unoptimised one; see [`SigningKey::generate`](crate::SigningKey::generate)). From
+    /// async code, call it where blocking is allowed, for example inside
+    /// `tokio::task::spawn_blocking`, not on an executor thread.
     pub fn create_domain(&self, domain: &str, now: u64) -> Result<Arc<Identity>, RegistryError> {
         self.create_domain_with(domain, DomainSetup::EasyDkim, now)
     }
@@ -1052,7 +1058,8 @@ impl IdentityRegistry {
         report
     }
 
-    /// The decision for a sender, with the chain walked (DESIGN.md section 3).
+    /// The decision for a sender, with the chain walked (the rules: guide page
+    /// [`crate::docs::precedence`]).
     pub fn resolve(&self, address: &EmailAddress, now: u64) -> Resolution {
         let snapshot = self.snapshot();
         resolve::resolve(&snapshot, address, now, secs(self.config.grace_period)).0

@@ -1,4 +1,5 @@
-//! Who decides which key signs: identity precedence (DESIGN.md section 3).
+//! Who decides which key signs: identity precedence (guide page
+//! [`crate::docs::precedence`]).
 //!
 //! For `From: local@sub.example.com` the candidates, most specific first, are the email
 //! identity `local@sub.example.com`, the same address without a `+tag`, then the domain

@@ -1,6 +1,6 @@
 //! Easy DKIM key rotation, key length, dual signing, switching methods, and replication
-//! across regions (DESIGN.md section 7; the timeline with the records to publish at each
-//! step is in `docs/rotation.md`).
+//! across regions (guide page [`crate::docs::rotation`]; the timeline with the records to
+//! publish at each step is in `docs/rotation.md` in the repository).
 //!
 //! # Rotation
 //!

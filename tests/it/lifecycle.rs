@@ -1,4 +1,4 @@
-//! The status machine (DESIGN.md section 4) on a fake clock and an in-memory DNS: detection
+//! The status machine (the guide page `docs::lifecycle`) on a fake clock and an in-memory DNS: detection
 //! window, transient errors, grace period, restart, the DKIM checks (Easy, flattened,
 //! bring-your-own-key), email confirmation, and events reported exactly once, also when two
 //! `refresh` calls race.

@@ -11,7 +11,7 @@ mod errors;
 mod interop;
 mod lifecycle;
 mod limits;
-mod mail_auth_interop;
+mod model;
 mod precedence;
 mod properties;
 mod real_dns;
@@ -69,4 +69,10 @@ pub fn key(name: &str) -> SigningKey {
     let path = data_dir().join("keys").join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     SigningKey::load(&bytes).unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+}
+
+/// An RFC test vector from `tests/data/rfc/<name>` (see the README there for its source).
+pub fn rfc(name: &str) -> Vec<u8> {
+    let path = data_dir().join("rfc").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }

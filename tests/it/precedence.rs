@@ -1,4 +1,4 @@
-//! Which identity governs a message (DESIGN.md section 3): the granularity table, checked
+//! Which identity governs a message (the guide page `docs::precedence`): the granularity table, checked
 //! through `IdentityRegistry::resolve` (decision and chain) and through the `d=` of what
 //! `sign_at` emits.
 //!

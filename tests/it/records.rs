@@ -1,5 +1,5 @@
 //! The records an identity needs, as the tenant downloads them (CSV), as zone-file lines,
-//! and with names relative to a zone (DESIGN.md sections 1 and 6). Tokens are fixed
+//! and with names relative to a zone (the guide page `docs::dns_setup`). Tokens are fixed
 //! (`EasyDkimWith`) and the verification token comes from a counting `TokenSource`, so
 //! every byte is asserted literally.
 

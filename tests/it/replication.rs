@@ -1,4 +1,4 @@
-//! Replicas across regions (DESIGN.md section 7, "deterministic setup"): a replica shares
+//! Replicas across regions (a replica's "deterministic setup"): a replica shares
 //! its parent's tokens, keys and signing zone, so one set of tenant CNAMEs verifies both
 //! regions; its statuses follow DNS like any identity's; the parent's rotations reach it;
 //! and each refusal has its typed error.

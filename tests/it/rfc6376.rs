@@ -5,13 +5,7 @@ use easydkim::message::Message;
 
 use Canonicalization::{Relaxed, Simple};
 
-fn rfc(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../shared/testdata/rfc/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use crate::rfc;
 
 fn canonical(c: Canonicalization, raw: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let msg = Message::parse(raw).unwrap();

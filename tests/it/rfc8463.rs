@@ -3,13 +3,7 @@
 
 use easydkim::{Canonicalization, Canonicalizer, KeySpec, Signer, SigningKey};
 
-fn rfc(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../shared/testdata/rfc/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use crate::rfc;
 
 fn dns_record(name: &str) -> String {
     let zone = String::from_utf8(rfc("dns.txt")).unwrap();

@@ -6,13 +6,7 @@ use easydkim::verifier::{
 };
 use easydkim::{Canonicalizer, Signer, SigningKey};
 
-fn rfc(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../shared/testdata/rfc/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use crate::rfc;
 
 fn rfc_dns() -> StaticDns {
     StaticDns::from_zone_lines(&String::from_utf8(rfc("dns.txt")).unwrap())
