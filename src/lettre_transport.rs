@@ -483,7 +483,7 @@ mod tests {
             [
                 "outcome signed d=example.com",
                 "outcome unsigned",
-                "reason no verified identity covers the sender to bob@example.org",
+                "reason no identity is registered for the sender to bob@example.org",
                 "error message has no From header",
             ]
         );

@@ -85,9 +85,32 @@ pub enum Profile {
     /// `v=1; a=; c=; d=; s=; t=; [x=; i=; l=;] h=; bh=; b=` with `c=relaxed/relaxed` by default.
     #[default]
     Standard,
-    /// Exactly the shape Amazon SES emits: `v=1; a=rsa-sha256; q=dns/txt; c=relaxed/simple;
-    /// s=; d=; t=; h=; bh=; b=`. Selecting it sets `c=relaxed/simple`.
+    /// The shape of the tenant signature Amazon SES emits for Easy DKIM (as seen in SES
+    /// mail 2016-2026): tags `v=1; a=rsa-sha256; q=dns/txt; c=relaxed/simple; s=; d=; t=;
+    /// h=; bh=; b=`; with the default header selection, `h=` names each present field of
+    /// [`DEFAULT_SIGNED_HEADERS`] once, in the order of the message and spelled as there,
+    /// except `Feedback-ID` (the operator signs that: [`Profile::SesOperator`]).
+    /// [`Signer::profile`] with it sets `c=relaxed/simple`.
+    ///
+    /// What it gives up: **no oversigning**. A receiver cannot tell a second `From`,
+    /// `Subject` or `To` added in transit above the signed one from the original (RFC 6376
+    /// 8.15: some mail clients show the added one); [`Profile::Standard`] lists those
+    /// fields once more than present so such an addition breaks the signature. Choose this
+    /// profile only where headers must match what SES emits.
     SesCompatible,
+    /// The shape of SES's own signature (`d=amazonses.com`), for the operator's
+    /// signature next to a [`Profile::SesCompatible`] tenant signature: the same tags and
+    /// `h=` list plus `Feedback-ID` when present. The registry gives the operator signature
+    /// this profile when its profile is `SesCompatible` (same `t=` and, with the same
+    /// `c=`, the same `bh=`).
+    SesOperator,
+}
+
+impl Profile {
+    /// Whether this is one of the SES shapes.
+    fn is_ses(self) -> bool {
+        matches!(self, Profile::SesCompatible | Profile::SesOperator)
+    }
 }
 
 /// Which header fields to sign.
@@ -285,10 +308,11 @@ impl Signer {
         self
     }
 
-    /// Chooses the header shape; [`Profile::SesCompatible`] also sets `c=relaxed/simple`.
+    /// Chooses the header shape; [`Profile::SesCompatible`] and [`Profile::SesOperator`]
+    /// also set `c=relaxed/simple`.
     pub fn profile(&mut self, profile: Profile) -> &mut Self {
         self.options.profile = profile;
-        if profile == Profile::SesCompatible {
+        if profile.is_ses() {
             self.options.canonicalization =
                 Canonicalizer::new(Canonicalization::Relaxed, Canonicalization::Simple);
         }
@@ -455,28 +479,13 @@ pub(crate) fn signed_header_names<'a>(
     use std::borrow::Cow;
     match &opts.headers {
         HeaderSelection::Explicit(list) => list.iter().map(|n| Cow::Borrowed(n.as_str())).collect(),
+        HeaderSelection::Default if opts.profile.is_ses() => ses_header_names(msg, opts.profile),
         HeaderSelection::Default => {
             let mut names: Vec<Cow<'a, str>> = Vec::with_capacity(2 * msg.fields().len());
             for f in msg.fields() {
-                let name = f.name();
-                let Some(d) = DEFAULT_SIGNED_HEADERS
-                    .iter()
-                    .find(|d| match d.strip_suffix('-') {
-                        // A prefix entry (`list-`, `resent-`): any field name it starts.
-                        Some(_) => {
-                            name.len() >= d.len()
-                                && name[..d.len()].eq_ignore_ascii_case(d.as_bytes())
-                        }
-                        None => name.eq_ignore_ascii_case(d.as_bytes()),
-                    })
-                else {
+                let Some(d) = default_entry(f.name()) else {
                     continue;
                 };
-                // RFC 5322 allows `;` in a field name, but `;` ends a tag in `h=`
-                // (RFC 6376 3.2): such a field cannot be named, so it is not signed.
-                if name.contains(&b';') {
-                    continue;
-                }
                 names.push(if d.ends_with('-') {
                     Cow::Owned(f.name_str().to_ascii_lowercase())
                 } else {
@@ -497,6 +506,46 @@ pub(crate) fn signed_header_names<'a>(
             names
         }
     }
+}
+
+/// The [`DEFAULT_SIGNED_HEADERS`] entry a field name falls under, if it can be signed.
+fn default_entry(name: &[u8]) -> Option<&'static str> {
+    // RFC 5322 allows `;` in a field name, but `;` ends a tag in `h=` (RFC 6376 3.2): such a
+    // field cannot be named, so it is not signed.
+    if name.contains(&b';') {
+        return None;
+    }
+    DEFAULT_SIGNED_HEADERS
+        .iter()
+        .find(|d| match d.strip_suffix('-') {
+            // A prefix entry (`list-`, `resent-`): any field name it starts.
+            Some(_) => name.len() >= d.len() && name[..d.len()].eq_ignore_ascii_case(d.as_bytes()),
+            None => name.eq_ignore_ascii_case(d.as_bytes()),
+        })
+        .copied()
+}
+
+/// The `h=` list of the SES shapes: each present field of the default selection once, in
+/// message order, spelled as in the message; `Feedback-ID` only for [`Profile::SesOperator`].
+fn ses_header_names<'a>(msg: &Message<'a>, profile: Profile) -> Vec<std::borrow::Cow<'a, str>> {
+    let mut names: Vec<std::borrow::Cow<'a, str>> = Vec::with_capacity(msg.fields().len());
+    for f in msg.fields() {
+        let name = f.name();
+        let Some(entry) = default_entry(name) else {
+            continue;
+        };
+        if entry == "feedback-id" && profile != Profile::SesOperator {
+            continue;
+        }
+        if names
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        names.push(f.name_str());
+    }
+    names
 }
 
 /// Appends the canonical form of the fields named in `h=` to `out`, each name selecting the
@@ -558,7 +607,7 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     push(&mut f, format_args!("a={};", s.key.algorithm().as_str()));
     let (ch, cb) = (c.header.as_str(), c.body.as_str());
     match opts.profile {
-        Profile::SesCompatible => {
+        Profile::SesCompatible | Profile::SesOperator => {
             f.push(Piece::Tag("q=dns/txt;"));
             push(&mut f, format_args!("c={ch}/{cb};"));
             push(&mut f, format_args!("s={};", s.selector));

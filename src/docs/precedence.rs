@@ -24,9 +24,13 @@
 //!    unsigned with [`DkimNotVerified`](crate::UnsignedReason::DkimNotVerified). There is
 //!    no silent fall back to a parent's key: a tenant who set up DKIM for
 //!    `shop.example.com` expects `d=shop.example.com` or nothing;
-//! 3. if the walk ends without a decision: [`UnverifiedSender`](crate::UnsignedReason::UnverifiedSender)
-//!    when no candidate was verified, [`NoDkimSetup`](crate::UnsignedReason::NoDkimSetup)
-//!    when some were but none had a DKIM setup.
+//! 3. if the walk ends without a decision:
+//!    [`NotYetVerified`](crate::UnsignedReason::NotYetVerified) when candidates are
+//!    registered but none is verified (it names the most specific one and the status that
+//!    holds it back, e.g. "example.com is registered, DKIM Pending: its records have not
+//!    been seen in DNS yet"), [`UnverifiedSender`](crate::UnsignedReason::UnverifiedSender)
+//!    when none is registered at all, [`NoDkimSetup`](crate::UnsignedReason::NoDkimSetup)
+//!    when some were verified but none had a DKIM setup.
 //!
 //! So a verified email identity inherits its domain's DKIM (unless it disables signing);
 //! a verified subdomain without a setup of its own signs under its parent's `d=`; a
@@ -123,7 +127,7 @@
 //! assert_eq!(who("x@promo.example.com"), "d=example.com by example.com");
 //! assert_eq!(who("x@deep.news.example.com"), "d=example.com by news.example.com");
 //! assert_eq!(who("x@plain.example"), "unsigned: no verified identity covering the sender has a DKIM setup");
-//! assert_eq!(who("x@other.example"), "unsigned: no verified identity covers the sender");
+//! assert_eq!(who("x@other.example"), "unsigned: no identity is registered for the sender");
 //!
 //! // The chain behind a decision, for the tenant's support page.
 //! let resolution = registry.resolve(&EmailAddress::parse("x@promo.example.com")?, now);

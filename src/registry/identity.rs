@@ -149,8 +149,9 @@ pub struct EasyState {
     /// When `next_key_spec` was last changed by
     /// [`set_next_key_spec`](super::IdentityRegistry::set_next_key_spec).
     pub key_spec_changed_at: Option<u64>,
-    /// Whether the one downgrade to RSA-1024 exempt from the 24 h rule has been used.
-    pub downgraded_to_1024: bool,
+    /// When `next_key_spec` was last set to RSA-1024 (the one downgrade per 24 hours that
+    /// is exempt from the 24-hour rule is measured from it).
+    pub downgraded_to_1024_at: Option<u64>,
     /// The extra Ed25519 key, when dual signing is on.
     pub dual: Option<DualKey>,
     /// The zone of the key records and CNAME targets: the registry's signing zone at
@@ -177,7 +178,7 @@ impl EasyState {
             active_since: now,
             next_key_spec,
             key_spec_changed_at: None,
-            downgraded_to_1024: false,
+            downgraded_to_1024_at: None,
             dual: None,
             signing_zone,
             replica_of: None,

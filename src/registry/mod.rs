@@ -26,6 +26,7 @@ pub mod status;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod store;
+mod test_email;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -52,6 +53,7 @@ pub use rotation::RotationStep;
 pub use status::{
     Check, Event, IdentityName, LastError, RotationPhase, VerificationInfo, VerificationStatus,
 };
+pub use test_email::{Delivery, TestEmailReport, TestSignature};
 
 /// The current time in Unix seconds.
 pub fn unix_now() -> u64 {
@@ -78,6 +80,18 @@ impl TokenSource for OsTokenSource {
 }
 
 /// Settings of one region's registry. Build with [`RegistryConfig::new`] and adjust fields.
+///
+/// New Easy DKIM keys are RSA-2048 by default (today's SES default; RFC 8301 asks for at
+/// least 1024 and recommends 2048). The original Easy DKIM setup, 1024-bit keys, is one
+/// line:
+///
+/// ```
+/// use easydkim::{KeySpec, RegistryConfig};
+///
+/// let mut config = RegistryConfig::new("eu-west-1", "dkim.mail.example.net")?;
+/// config.key_spec = KeySpec::Rsa1024; // the original Easy DKIM: 1024-bit RSA keys
+/// # Ok::<(), easydkim::RegistryError>(())
+/// ```
 #[derive(Clone)]
 pub struct RegistryConfig {
     /// Region name, e.g. `eu-west-1`.
@@ -98,10 +112,13 @@ pub struct RegistryConfig {
     pub grace_period: Duration,
     /// How long an email confirmation token is valid (default 24 h).
     pub email_confirmation_lifetime: Duration,
-    /// Shape of tenant signatures (default [`Profile::Standard`]).
+    /// Shape of tenant signatures (default [`Profile::Standard`]). With
+    /// [`Profile::SesCompatible`] the operator signature takes SES's own shape too
+    /// ([`Profile::SesOperator`]: the tenant's `h=` plus `Feedback-ID`).
     pub profile: Profile,
     /// A signature in the operator's own domain added to every message (like SES's
-    /// `d=amazonses.com`), with whatever options the signer carries.
+    /// `d=amazonses.com`), with whatever options the signer carries (its shape follows
+    /// `profile` when that is `SesCompatible`).
     pub operator_signer: Option<Signer>,
     /// Source of randomness for tokens.
     pub token_source: Arc<dyn TokenSource>,
@@ -202,9 +219,19 @@ pub enum RegistryError {
     /// The confirmation token is wrong.
     #[error("wrong confirmation token for {0}")]
     WrongToken(IdentityName),
-    /// The confirmation token has expired.
-    #[error("the confirmation token for {0} has expired")]
-    ConfirmationExpired(IdentityName),
+    /// The confirmation window of an email identity has passed (whether or not `refresh`
+    /// has marked it Failed yet). [`IdentityRegistry::restart`] opens a new window for the
+    /// same token; send the confirmation again after it.
+    #[error(
+        "the confirmation of {identity} expired at {expired_at} (Unix time); restart its \
+         verification (IdentityRegistry::restart) and send the confirmation again"
+    )]
+    ConfirmationExpired {
+        /// The email identity.
+        identity: IdentityName,
+        /// When the window closed (Unix seconds).
+        expired_at: u64,
+    },
     /// The email identity is not waiting for confirmation.
     #[error("{identity} is {status}, not pending confirmation")]
     NotPending {
@@ -230,6 +257,18 @@ pub enum RegistryError {
     /// The operation needs an Easy DKIM setup.
     #[error("{0} does not use Easy DKIM")]
     NotEasyDkim(IdentityName),
+    /// The test message could not be signed or verified (a sender address that makes no
+    /// valid message; see [`IdentityRegistry::send_test_email`]).
+    #[error("the test email could not be signed")]
+    TestEmail(#[source] SignError),
+    /// The next key spec is already the one asked for (SES answers "invalid input").
+    #[error("the next key of {identity} is already {spec}: nothing to change")]
+    KeySpecUnchanged {
+        /// The identity.
+        identity: IdentityName,
+        /// The spec it already has.
+        spec: KeySpec,
+    },
     /// The next key spec was changed less than 24 hours ago.
     #[error(
         "the key length of {identity} was changed less than 24 hours ago; retry at {retry_at}"
@@ -692,14 +731,21 @@ impl IdentityRegistry {
                 .confirmation
                 .as_ref()
                 .ok_or_else(|| RegistryError::NotAnEmail(name.clone()))?;
-            if cur.verification.status != VerificationStatus::Pending {
-                return Err(RegistryError::NotPending {
-                    identity: name.clone(),
-                    status: cur.verification.status,
-                });
-            }
-            if now >= *expires {
-                return Err(RegistryError::ConfirmationExpired(name.clone()));
+            let expired = RegistryError::ConfirmationExpired {
+                identity: name.clone(),
+                expired_at: *expires,
+            };
+            match cur.verification.status {
+                VerificationStatus::Pending if now >= *expires => return Err(expired),
+                VerificationStatus::Pending => {}
+                // Failed by `refresh` because the window passed: say so, not "not pending".
+                VerificationStatus::Failed if now >= *expires => return Err(expired),
+                status => {
+                    return Err(RegistryError::NotPending {
+                        identity: name.clone(),
+                        status,
+                    })
+                }
             }
             if !constant_time_eq(expected.as_bytes(), token.as_bytes()) {
                 return Err(RegistryError::WrongToken(name.clone()));
@@ -1137,6 +1183,11 @@ impl IdentityRegistry {
             let mut s = s.clone();
             if s.options().signing_time.is_none() {
                 s.signing_time(Some(now));
+            }
+            // SES's own signature beside an SES-shaped tenant one: same shape, same c=
+            // (so the same bh=), plus Feedback-ID.
+            if self.config.profile == Profile::SesCompatible {
+                s.profile(Profile::SesOperator);
             }
             s
         });

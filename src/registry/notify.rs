@@ -47,6 +47,21 @@ impl OutgoingEmail {
 pub trait MailTransport: Send + Sync {
     /// Sends one message. Errors are reported as text (the notifier cannot act on them).
     async fn send(&self, email: &OutgoingEmail) -> Result<(), String>;
+
+    /// Sends a complete RFC 5322 message byte for byte, with `from` and `to` as the
+    /// envelope ([`IdentityRegistry::send_test_email`](super::IdentityRegistry::send_test_email)
+    /// uses it: its message carries DKIM signatures, which any rewriting would break).
+    ///
+    /// The default refuses with an error that says so; implement it over your mailer's
+    /// raw-message call (lettre: `Transport::send_raw`).
+    async fn send_message(&self, from: &str, to: &str, message: &[u8]) -> Result<(), String> {
+        let _ = (from, to, message);
+        Err(
+            "this MailTransport does not send prepared messages: implement \
+             MailTransport::send_message"
+                .to_string(),
+        )
+    }
 }
 
 /// Who is told about an identity's transitions.

@@ -9,23 +9,39 @@
 //! 2. the first domain with a DKIM setup decides: it signs with `d=` its own domain if its
 //!    DKIM is verified, otherwise the message goes unsigned (`DkimNotVerified`) — never a
 //!    silent fall back to a parent's key;
-//! 3. no verified candidate: `UnverifiedSender`; verified ones but no DKIM setup:
-//!    `NoDkimSetup`.
+//! 3. no verified candidate: `NotYetVerified` naming the most specific registered one and
+//!    the status that holds it back, or `UnverifiedSender` when none is registered;
+//!    verified ones but no DKIM setup: `NoDkimSetup`.
 
 use crate::key::SigningKey;
 use crate::names::{parent_str, untagged_local, DomainName, EmailAddress};
 
-use super::identity::DkimSetup;
-use super::status::{IdentityName, NameRef, VerificationStatus};
+use super::identity::{DkimSetup, Identity};
+use super::status::{Check, IdentityName, NameRef, VerificationStatus};
 use super::State;
 
 /// Why a message goes out unsigned.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UnsignedReason {
-    /// No verified identity covers the From address.
-    #[error("no verified identity covers the sender")]
+    /// No identity is registered for the From address, its address without `+tag`, its
+    /// domain or a parent domain.
+    #[error("no identity is registered for the sender")]
     UnverifiedSender,
+    /// Identities cover the From address but none is verified yet; `identity` is the most
+    /// specific of them, with the status that holds it back: its DKIM status when it has a
+    /// DKIM setup, else its identity status (e.g. "example.com is registered, DKIM Pending:
+    /// its records have not been seen in DNS yet").
+    #[error("{identity} is registered, {} {status}: {}", check_label(*check), not_verified_hint(identity, *check, *status))]
+    NotYetVerified {
+        /// The most specific registered identity covering the sender.
+        identity: IdentityName,
+        /// Which of its checks is reported: [`Check::Dkim`] or [`Check::Identity`].
+        check: Check,
+        /// That check's status (not verified: Pending, Failed, NotStarted, or a
+        /// TemporaryFailure past its grace period).
+        status: VerificationStatus,
+    },
     /// The governing identity has DKIM signing disabled.
     #[error("DKIM signing is disabled for {identity}")]
     SigningDisabled {
@@ -43,6 +59,37 @@ pub enum UnsignedReason {
     /// Verified identities cover the sender, but none has a DKIM setup.
     #[error("no verified identity covering the sender has a DKIM setup")]
     NoDkimSetup,
+}
+
+fn check_label(check: Check) -> &'static str {
+    match check {
+        Check::Identity => "verification",
+        _ => "DKIM",
+    }
+}
+
+/// What a tenant should understand from a status that keeps an identity from signing.
+fn not_verified_hint(
+    identity: &IdentityName,
+    check: Check,
+    status: VerificationStatus,
+) -> &'static str {
+    let email = matches!(identity, IdentityName::Email(_)) && check == Check::Identity;
+    match (status, email) {
+        (VerificationStatus::Pending, true) => "the address has not been confirmed yet",
+        (VerificationStatus::Pending, false) => "its records have not been seen in DNS yet",
+        (VerificationStatus::Failed, true) => {
+            "the confirmation window passed; restart verification and confirm again"
+        }
+        (VerificationStatus::Failed, false) => {
+            "its records were not found in time; publish them and restart verification"
+        }
+        (VerificationStatus::TemporaryFailure, _) => {
+            "its records could not be confirmed for longer than the grace period"
+        }
+        (VerificationStatus::NotStarted, _) => "verification has not started",
+        (VerificationStatus::Success, _) => "verified, but not usable for signing",
+    }
 }
 
 /// What happened at one candidate of the walk.
@@ -151,6 +198,8 @@ pub(crate) fn resolve_parts(
     let mut verified_seen = false;
     // The most specific verified candidate, borrowed until a decision needs it.
     let mut governing: Option<&IdentityName> = None;
+    // The most specific registered candidate that is not verified.
+    let mut unverified: Option<&Identity> = None;
     for key in candidates(local, domain) {
         let Some(identity) = identities.lookup(key) else {
             chain.push(ChainStep {
@@ -161,6 +210,7 @@ pub(crate) fn resolve_parts(
         };
         let candidate = identity.name.clone();
         if !identity.verification.is_verified(now, grace) {
+            unverified.get_or_insert(identity);
             chain.push(ChainStep {
                 candidate,
                 outcome: StepOutcome::NotVerified(identity.status()),
@@ -224,10 +274,25 @@ pub(crate) fn resolve_parts(
             }),
         }
     }
-    let reason = if verified_seen {
-        UnsignedReason::NoDkimSetup
-    } else {
-        UnsignedReason::UnverifiedSender
+    let reason = match (verified_seen, unverified) {
+        (true, _) => UnsignedReason::NoDkimSetup,
+        (false, Some(identity)) => {
+            // The check that holds it back: DKIM when it has a setup that is not verified
+            // (for Easy DKIM both move together), else ownership.
+            let dkim_unverified =
+                identity.dkim.is_some() && !identity.dkim_verification.is_verified(now, grace);
+            let (check, status) = if dkim_unverified {
+                (Check::Dkim, identity.dkim_status())
+            } else {
+                (Check::Identity, identity.status())
+            };
+            UnsignedReason::NotYetVerified {
+                identity: identity.name.clone(),
+                check,
+                status,
+            }
+        }
+        (false, None) => UnsignedReason::UnverifiedSender,
     };
     (
         Resolution {

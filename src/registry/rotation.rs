@@ -554,11 +554,37 @@ impl IdentityRegistry {
         Err(RegistryError::ConcurrentChange(name))
     }
 
-    /// Sets the spec of the next key generated for an Easy DKIM domain (applied at the end
-    /// of the next rotation's overlap). Like SES, the spec may change at most once per
-    /// [24 hours](KEY_SPEC_CHANGE_INTERVAL), except that the first downgrade to RSA-1024 is
-    /// always allowed; otherwise [`RegistryError::KeySpecChangeTooSoon`]. Setting the
-    /// current value changes nothing.
+    /// Sets the spec of the next key generated for an Easy DKIM domain, with Amazon SES's
+    /// rules for changing the key length:
+    ///
+    /// - setting the spec already configured is refused
+    ///   ([`RegistryError::KeySpecUnchanged`]; SES answers "invalid input");
+    /// - a change is allowed at most once per [24 hours](KEY_SPEC_CHANGE_INTERVAL)
+    ///   ([`RegistryError::KeySpecChangeTooSoon`] with the time to retry), except that the
+    ///   first downgrade to RSA-1024 within any 24-hour period is always allowed (it still
+    ///   counts as a change for the next one).
+    ///
+    /// # Timeline
+    ///
+    /// Nothing changes in DNS or in signing at the call: the spec applies to the next key
+    /// *generated*, and signing moves to it one rotation later. With the defaults
+    /// ([`RegistryConfig::rotation_age`](super::RegistryConfig::rotation_age) 180 days,
+    /// [`RegistryConfig::rotation_overlap`](super::RegistryConfig::rotation_overlap)
+    /// 7 days) and a spec set at `t`:
+    ///
+    /// 1. the next rotation step that switches keys (when the active key reaches the
+    ///    rotation age, or a manual [`rotate`](Self::rotate)) makes the current next key
+    ///    active; it still has the *old* spec, generated before `t`;
+    /// 2. the old active key stays published as previous for the 7-day overlap, so mail in
+    ///    flight verifies;
+    /// 3. at the end of that overlap the freed token gets a fresh key of the *new* spec
+    ///    ([`RotationStep::NextKeyGenerated`] with `spec`; publish the returned record);
+    /// 4. the rotation after that switches signing to it: the first mail signed with the
+    ///    new spec is signed then.
+    ///
+    /// To sign with the new spec sooner, call `rotate` three times, publishing the
+    /// returned changes each time: switch, then (after the overlap) generate, then switch
+    /// once the new key's record is visible.
     pub fn set_next_key_spec(
         &self,
         identity: &str,
@@ -569,24 +595,14 @@ impl IdentityRegistry {
         self.update_maybe(&name, |cur| {
             let (_, state) = easy_parts(cur)?;
             not_replica(cur, state)?;
-            if spec == state.next_key_spec {
-                return Ok((None, ()));
-            }
-            let exempt = spec == KeySpec::Rsa1024 && !state.downgraded_to_1024;
-            if let Some(at) = state.key_spec_changed_at {
-                let retry_at = at.saturating_add(KEY_SPEC_CHANGE_INTERVAL);
-                if now < retry_at && !exempt {
-                    return Err(RegistryError::KeySpecChangeTooSoon {
-                        identity: cur.name.clone(),
-                        retry_at,
-                    });
-                }
-            }
+            key_spec_change_allowed(&cur.name, state, spec, now)?;
             let mut next = cur.clone();
             if let Some((_, st)) = easy_parts_mut(&mut next) {
                 st.next_key_spec = spec;
                 st.key_spec_changed_at = Some(now);
-                st.downgraded_to_1024 |= spec == KeySpec::Rsa1024;
+                if spec == KeySpec::Rsa1024 {
+                    st.downgraded_to_1024_at = Some(now);
+                }
             }
             Ok((Some(next), ()))
         })
@@ -747,6 +763,31 @@ impl IdentityRegistry {
 // ---------------------------------------------------------------------------------------
 
 /// Whether two setups publish the same keys with the same roles and rotation state.
+/// SES's key-length rules (see [`IdentityRegistry::set_next_key_spec`]).
+fn key_spec_change_allowed(
+    identity: &IdentityName,
+    state: &EasyState,
+    spec: KeySpec,
+    now: u64,
+) -> Result<(), RegistryError> {
+    if spec == state.next_key_spec {
+        return Err(RegistryError::KeySpecUnchanged {
+            identity: identity.clone(),
+            spec,
+        });
+    }
+    let within_a_day = |at: u64| now < at.saturating_add(KEY_SPEC_CHANGE_INTERVAL);
+    // The first downgrade to 1024 in the 24 hours up to now is exempt.
+    let exempt = spec == KeySpec::Rsa1024 && !state.downgraded_to_1024_at.is_some_and(within_a_day);
+    match state.key_spec_changed_at {
+        Some(at) if within_a_day(at) && !exempt => Err(RegistryError::KeySpecChangeTooSoon {
+            identity: identity.clone(),
+            retry_at: at.saturating_add(KEY_SPEC_CHANGE_INTERVAL),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn same_easy(a: (&[EasyKey], &EasyState), b: (&[EasyKey], &EasyState)) -> bool {
     let zone_records = |(keys, state): (&[EasyKey], &EasyState)| {
         keys.iter()
@@ -761,7 +802,7 @@ fn same_easy(a: (&[EasyKey], &EasyState), b: (&[EasyKey], &EasyState)) -> bool {
         && sa.active_since == sb.active_since
         && sa.next_key_spec == sb.next_key_spec
         && sa.key_spec_changed_at == sb.key_spec_changed_at
-        && sa.downgraded_to_1024 == sb.downgraded_to_1024
+        && sa.downgraded_to_1024_at == sb.downgraded_to_1024_at
 }
 
 impl Regions {

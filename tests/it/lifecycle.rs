@@ -462,7 +462,11 @@ fn removed_ownership_records_degrade_the_identity_with_grace() {
     assert_eq!(statuses(&reg, DOMAIN), (Failed, Failed));
     assert_eq!(
         unsigned_reason(&reg, "a@example.com", t1 + 72 * H),
-        Some(UnsignedReason::UnverifiedSender)
+        Some(UnsignedReason::NotYetVerified {
+            identity: name(DOMAIN),
+            check: Check::Dkim,
+            status: Failed
+        })
     );
 }
 
@@ -644,9 +648,19 @@ fn bring_your_own_key_with_the_right_key_verifies_dkim() {
     );
     // The key TXT does not prove ownership; the verification TXT does.
     assert_eq!(statuses(&reg, DOMAIN), (Pending, Success));
+    let reason = unsigned_reason(&reg, "a@example.com", T0 + H).expect("unsigned");
     assert_eq!(
-        unsigned_reason(&reg, "a@example.com", T0 + H),
-        Some(UnsignedReason::UnverifiedSender)
+        reason,
+        UnsignedReason::NotYetVerified {
+            identity: name(DOMAIN),
+            check: Check::Identity,
+            status: Pending
+        }
+    );
+    assert_eq!(
+        reason.to_string(),
+        "example.com is registered, verification Pending: its records have not been seen in \
+         DNS yet"
     );
     publish_verification_txt(&dns, &reg, DOMAIN);
     refresh(&reg, &dns, T0 + 2 * H);
@@ -732,10 +746,11 @@ fn email_confirmation_expires_after_24_hours() {
     let dns = StaticDns::new();
     let (_, token) = reg.create_email(ALICE, T0).expect("create");
     assert_eq!(refresh(&reg, &dns, T0 + 24 * H - 1).events, vec![]);
-    assert_eq!(
-        reg.confirm_email(ALICE, &token, T0 + 24 * H),
-        Err(RegistryError::ConfirmationExpired(name(ALICE)))
-    );
+    let expired = Err(RegistryError::ConfirmationExpired {
+        identity: name(ALICE),
+        expired_at: T0 + 24 * H,
+    });
+    assert_eq!(reg.confirm_email(ALICE, &token, T0 + 24 * H), expired);
     assert_eq!(statuses(&reg, ALICE).0, Pending);
     let r = refresh(&reg, &dns, T0 + 24 * H);
     assert_same_events(
@@ -752,12 +767,15 @@ fn email_confirmation_expires_after_24_hours() {
     );
     assert_eq!(statuses(&reg, ALICE).0, Failed);
     assert_eq!(refresh(&reg, &dns, T0 + 25 * H).events, vec![]);
-    assert_eq!(
-        reg.confirm_email(ALICE, &token, T0 + 25 * H),
-        Err(RegistryError::NotPending {
-            identity: name(ALICE),
-            status: Failed
-        })
+    // Failed because the window passed: still "expired", with how to start again.
+    let err = reg
+        .confirm_email(ALICE, &token, T0 + 25 * H)
+        .expect_err("expired");
+    assert_eq!(Err(err.clone()), expired);
+    let text = err.to_string();
+    assert!(
+        text.contains("expired") && text.contains("restart"),
+        "{text}"
     );
     // Restart: same token, a new 24 h lifetime.
     reg.restart(ALICE, T0 + 30 * H).expect("restart");

@@ -31,6 +31,7 @@ mod smtp;
 mod store;
 mod streaming;
 mod stress;
+mod test_email;
 mod verify;
 
 use std::path::{Path, PathBuf};

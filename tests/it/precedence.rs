@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use easydkim::registry::{
-    ChainStep, Decision, DnsRecord, EasyKey, Purpose, RecordType, RefreshReport, Resolution,
+    ChainStep, Check, Decision, DnsRecord, EasyKey, Purpose, RecordType, RefreshReport, Resolution,
     SigningChoice, StepOutcome, TenantSignature, Token, TokenSource, UnsignedReason,
     VerificationStatus,
 };
@@ -712,7 +712,7 @@ fn internationalised_domain_matches_its_a_label() {
 }
 
 #[test]
-fn unverified_sender_when_nothing_is_verified() {
+fn unsigned_reason_names_the_registered_identity_that_is_not_verified() {
     let reg = registry();
     let dns = StaticDns::new();
     check(
@@ -728,22 +728,55 @@ fn unverified_sender_when_nothing_is_verified() {
             ],
         ),
     );
-    // Registered but pending identities do not count.
+    // Registered but pending identities do not count, and the reason names the most
+    // specific of them, so a tenant does not read it as "never registered".
     reg.create_domain_with(
         "example.com",
         DomainSetup::EasyDkimWith(easy_keys("ex")),
         T0,
     )
     .expect("create");
-    reg.create_email("user@sub.example.com", T0)
-        .expect("create email");
     refresh(&reg, &dns, T0 + H);
+    let pending_domain = UnsignedReason::NotYetVerified {
+        identity: name("example.com"),
+        check: Check::Dkim,
+        status: Pending,
+    };
+    assert_eq!(
+        pending_domain.to_string(),
+        "example.com is registered, DKIM Pending: its records have not been seen in DNS yet"
+    );
     check(
         &reg,
         &dns,
         "user@sub.example.com",
         unsigned(
-            UnsignedReason::UnverifiedSender,
+            pending_domain,
+            vec![
+                step("user@sub.example.com", NotRegistered),
+                step("sub.example.com", NotRegistered),
+                step("example.com", NotVerified(Pending)),
+            ],
+        ),
+    );
+    reg.create_email("user@sub.example.com", T0)
+        .expect("create email");
+    let pending_email = UnsignedReason::NotYetVerified {
+        identity: name("user@sub.example.com"),
+        check: Check::Identity,
+        status: Pending,
+    };
+    assert_eq!(
+        pending_email.to_string(),
+        "user@sub.example.com is registered, verification Pending: the address has not been \
+         confirmed yet"
+    );
+    check(
+        &reg,
+        &dns,
+        "user@sub.example.com",
+        unsigned(
+            pending_email,
             vec![
                 step("user@sub.example.com", NotVerified(Pending)),
                 step("sub.example.com", NotRegistered),

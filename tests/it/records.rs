@@ -427,3 +427,31 @@ fn generated_keys_publish_the_key_that_signs() {
     assert_eq!(selector, tokens[0].as_str());
     assert_eq!(operator[0].value, signing.dns_record());
 }
+
+/// RSA-2048 by default; the original Easy DKIM setup (1024-bit keys) is the one line
+/// documented on `RegistryConfig`, and then every key, record and signature is 1024-bit.
+#[test]
+fn default_keys_are_2048_bit_and_the_original_1024_bit_setup_is_one_line() {
+    let config =
+        easydkim::RegistryConfig::new("eu-west-1", "dkim.mail.example.net").expect("config");
+    assert_eq!(config.key_spec, easydkim::KeySpec::Rsa2048);
+
+    let mut config = config;
+    config.key_spec = easydkim::KeySpec::Rsa1024; // the documented line
+    let reg = IdentityRegistry::new(config);
+    let id = reg.create_domain("example.net", T0).expect("create");
+    assert_eq!(id.current_key_spec(), Some(easydkim::KeySpec::Rsa1024));
+    assert_eq!(id.next_key_spec(), Some(easydkim::KeySpec::Rsa1024));
+    let keys: Vec<usize> = match id.dkim.as_ref().expect("setup") {
+        easydkim::registry::DkimSetup::Easy { keys, .. } => {
+            keys.iter().map(|k| k.key.bits()).collect()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(keys, [1024, 1024, 1024]);
+    for r in reg.operator_records(&id) {
+        // A 1024-bit RSA SubjectPublicKeyInfo is 162 bytes: 216 base64 characters.
+        let p = r.value.rsplit("p=").next().expect("p=");
+        assert_eq!(p.len(), 216, "{}", r.value);
+    }
+}

@@ -413,6 +413,80 @@ fn ses_compatible_profile_shape() {
     }
 }
 
+/// A message shaped like SES mail with every field the SES `h=` lists can hold, in SES's
+/// order, and a field SES does not sign (X-Mailer), a repeated one (two `To`), and a
+/// trace field (Received).
+const SES_MESSAGE: &[u8] = b"Received: from client (client.example.com [192.0.2.1])\r\n\
+From: Alice <alice@example.com>\r\n\
+Reply-To: Support <support@example.com>\r\n\
+To: Bob <bob@example.org>\r\n\
+Cc: Carol <carol@example.org>\r\n\
+Subject: Re: your order\r\n\
+In-Reply-To: <order-1@example.org>\r\n\
+References: <order-0@example.org> <order-1@example.org>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=UTF-8\r\n\
+X-Mailer: shop 1.0\r\n\
+to: Dave <dave@example.org>\r\n\
+Message-ID: <0100018c-ses-test@email.amazonses.com>\r\n\
+Date: Tue, 02 Jan 2024 10:00:00 +0000\r\n\
+Feedback-ID: 1.eu-west-1.abcdef:AmazonSES\r\n\
+\r\n\
+Your order has shipped.\r\n";
+
+/// The SES shape, field by field, against what SES emits: tag order `v a q c s d t h bh b`,
+/// `h=` the present fields once each in message order as spelled there, the tenant without
+/// Feedback-ID, the operator (like `d=amazonses.com`) with it, both with the same `t=` and
+/// `bh=`, and nothing oversigned.
+#[test]
+fn ses_compatible_profile_matches_the_headers_ses_emits() {
+    let mut c = config_with(KeySpec::Rsa1024, true);
+    c.profile = Profile::SesCompatible;
+    let (reg, dns) = easy_example_com(c);
+    let out = reg.sign_at(SES_MESSAGE, NOW).expect("sign");
+    let sigs = new_signatures(&out.message, SES_MESSAGE);
+    assert_eq!(sigs.len(), 2);
+    let (tenant, operator) = if tag(&sigs[0], "d") == "example.com" {
+        (&sigs[0], &sigs[1])
+    } else {
+        (&sigs[1], &sigs[0])
+    };
+    assert_eq!(tag(operator, "d"), OPERATOR_DOMAIN);
+    // Observed in SES mail: tenant and amazonses.com signatures, tag by tag.
+    let tenant_h = "From:Reply-To:To:Cc:Subject:In-Reply-To:References:MIME-Version:\
+                    Content-Type:Message-ID:Date";
+    for (sig, h) in [
+        (tenant, tenant_h.to_string()),
+        (operator, format!("{tenant_h}:Feedback-ID")),
+    ] {
+        let order: Vec<&str> = sig.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(order, ["v", "a", "q", "c", "s", "d", "t", "h", "bh", "b"]);
+        assert_eq!(tag(sig, "v"), "1");
+        assert_eq!(tag(sig, "a"), "rsa-sha256");
+        assert_eq!(tag(sig, "q"), "dns/txt");
+        assert_eq!(tag(sig, "c"), "relaxed/simple");
+        assert_eq!(tag(sig, "t"), NOW.to_string());
+        assert_eq!(tag(sig, "h"), h);
+    }
+    assert_eq!(tag(tenant, "bh"), tag(operator, "bh"));
+    assert_eq!(
+        our_results(&dns, &out.message, &["example.com", OPERATOR_DOMAIN]).len(),
+        2
+    );
+    for (d, status) in our_results(&dns, &out.message, &["example.com", OPERATOR_DOMAIN]) {
+        assert_eq!(status, Status::Pass, "{d}");
+    }
+
+    // The safe default is unchanged: oversigned, lowercase names, Feedback-ID signed.
+    let (reg, _) = easy_example_com(config_with(KeySpec::Rsa1024, false));
+    let out = reg.sign_at(SES_MESSAGE, NOW).expect("sign");
+    let sigs = new_signatures(&out.message, SES_MESSAGE);
+    let h = tag(&sigs[0], "h");
+    assert!(h.starts_with("from:"), "{h}");
+    assert!(h.contains("feedback-id"), "{h}");
+    assert_eq!(h.split(':').filter(|n| *n == "from").count(), 2, "{h}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Snapshots
 // ---------------------------------------------------------------------------------------

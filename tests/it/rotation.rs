@@ -779,7 +779,7 @@ mod interruption {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn next_key_spec_changes_once_a_day_except_a_first_downgrade_to_1024() {
+fn next_key_spec_follows_the_ses_key_length_rules() {
     let reg = IdentityRegistry::new(config());
     reg.create_domain_with(DOMAIN, DomainSetup::EasyDkimWith(easy_keys("kl")), T0)
         .expect("create");
@@ -793,29 +793,38 @@ fn next_key_spec_changes_once_a_day_except_a_first_downgrade_to_1024() {
         retry_at,
     };
 
-    set(KeySpec::Rsa2048, T0 + H).expect("first change");
+    // The length already configured: refused (SES: "invalid input"), at any time.
     assert_eq!(
-        set(KeySpec::Ed25519, T0 + 2 * H),
-        Err(too_soon(T0 + H + DAY))
+        set(KeySpec::Ed25519, T0 + H),
+        Err(RegistryError::KeySpecUnchanged {
+            identity: name(DOMAIN),
+            spec: KeySpec::Ed25519
+        })
     );
-    set(KeySpec::Rsa2048, T0 + 2 * H).expect("the current value changes nothing");
-    // The first downgrade to 1024 is allowed at any time...
-    set(KeySpec::Rsa1024, T0 + 3 * H).expect("first downgrade");
+    // Downgrade, upgrade a week later, downgrade again within 24 h: allowed, because that
+    // downgrade is the first to 1024 in its 24-hour period.
+    set(KeySpec::Rsa1024, T0 + H).expect("downgrade");
+    let t = T0 + H + 7 * DAY;
+    set(KeySpec::Rsa2048, t).expect("upgrade a week later");
+    set(KeySpec::Rsa1024, t + H).expect("downgrade again within 24 h");
     assert_eq!(
         reg.get_str(DOMAIN).expect("id").next_key_spec(),
         Some(KeySpec::Rsa1024)
     );
-    // ...and counts as a change.
+    // The exempt downgrade still counts as a change: an upgrade now waits 24 h from it.
+    assert_eq!(set(KeySpec::Rsa2048, t + 2 * H), Err(too_soon(t + H + DAY)));
+    // Two upgrades within 24 h: the second is refused with the time to retry.
+    let u = t + H + DAY;
+    set(KeySpec::Rsa2048, u).expect("first upgrade");
+    assert_eq!(set(KeySpec::Rsa4096, u + 3 * H), Err(too_soon(u + DAY)));
+    // Only a downgrade to 1024 is exempt: 4096 -> 2048 within 24 h of a change is not.
+    set(KeySpec::Rsa4096, u + DAY).expect("upgrade a day later");
     assert_eq!(
-        set(KeySpec::Rsa2048, T0 + 4 * H),
-        Err(too_soon(T0 + 3 * H + DAY))
+        set(KeySpec::Rsa2048, u + DAY + H),
+        Err(too_soon(u + 2 * DAY))
     );
-    set(KeySpec::Rsa2048, T0 + 3 * H + DAY).expect("a day later");
-    // Only the first downgrade is exempt.
-    assert_eq!(
-        set(KeySpec::Rsa1024, T0 + 4 * H + DAY),
-        Err(too_soon(T0 + 3 * H + 2 * DAY))
-    );
+    set(KeySpec::Rsa1024, u + DAY + 2 * H).expect("but 4096 -> 1024 is");
+    set(KeySpec::Rsa2048, u + 2 * DAY + 2 * H).expect("a day after that");
     let id = reg.get_str(DOMAIN).expect("id");
     assert_eq!(id.next_key_spec(), Some(KeySpec::Rsa2048));
     // The signing key is untouched until a rotation generates one.
@@ -839,6 +848,84 @@ fn next_key_spec_changes_once_a_day_except_a_first_downgrade_to_1024() {
     assert_eq!(
         (byo.next_key_spec(), byo.last_key_generation()),
         (None, None)
+    );
+}
+
+/// The timeline in `set_next_key_spec`'s docs, walked with the default ages and explicit
+/// times: nothing changes at the call; the first automatic switch still signs with the old
+/// spec; the key of the new spec is generated at the end of that switch's overlap; mail
+/// is first signed with it at the following switch, 180 days after the first.
+#[test]
+fn a_new_key_spec_reaches_signing_two_switches_later() {
+    let (reg, dns) = rotating();
+    let age = 180 * DAY;
+    let algorithm = |t: u64, label: &str| {
+        let s = send(&reg, SENDER, t, label);
+        let sigs = new_signatures(&s.message, &message_from(SENDER));
+        assert_all_verify(&dns, std::slice::from_ref(&s), t, label);
+        tag(&sigs[0], "a").to_string()
+    };
+    let t = T0 + DAY;
+    reg.set_next_key_spec(DOMAIN, KeySpec::Rsa2048, t)
+        .expect("set");
+    assert_eq!(algorithm(t + 1, "after the call"), "ed25519-sha256");
+
+    // 1. The first switch (by age): the next key was generated at creation, old spec.
+    let r = refresh(&reg, &dns, T0 + age);
+    assert!(
+        matches!(&r.rotations[..], [(_, RotationStep::Switched { .. })]),
+        "{r:?}"
+    );
+    apply_changes(&dns, r.rotations[0].1.changes());
+    assert_eq!(
+        algorithm(T0 + age + 1, "after the first switch"),
+        "ed25519-sha256"
+    );
+
+    // 2.-3. The overlap, then the freed token gets a key of the new spec.
+    let r = refresh(&reg, &dns, T0 + age + 7 * DAY - 1);
+    assert!(r.rotations.is_empty(), "{r:?}");
+    let r = refresh(&reg, &dns, T0 + age + 7 * DAY);
+    assert!(
+        matches!(
+            &r.rotations[..],
+            [(
+                _,
+                RotationStep::NextKeyGenerated {
+                    spec: KeySpec::Rsa2048,
+                    ..
+                }
+            )]
+        ),
+        "{r:?}"
+    );
+    apply_changes(&dns, r.rotations[0].1.changes());
+    assert_eq!(
+        algorithm(T0 + age + 7 * DAY + 1, "in the overlap"),
+        "ed25519-sha256"
+    );
+    assert_eq!(
+        reg.get_str(DOMAIN).expect("id").current_key_spec(),
+        Some(KeySpec::Ed25519)
+    );
+
+    // 4. The next switch, 180 days after the first: the first mail with the new spec.
+    let r = refresh(&reg, &dns, T0 + 2 * age - 1);
+    assert!(r.rotations.is_empty(), "{r:?}");
+    assert_eq!(algorithm(T0 + 2 * age - 1, "just before"), "ed25519-sha256");
+    let r = refresh(&reg, &dns, T0 + 2 * age);
+    assert!(
+        matches!(&r.rotations[..], [(_, RotationStep::Switched { .. })]),
+        "{r:?}"
+    );
+    apply_changes(&dns, r.rotations[0].1.changes());
+    assert_eq!(
+        algorithm(T0 + 2 * age + 1, "after the second switch"),
+        "rsa-sha256"
+    );
+    assert_eq!(
+        reg.get_str(DOMAIN).expect("id").current_key_spec(),
+        Some(KeySpec::Rsa2048)
     );
 }
 

@@ -19,7 +19,10 @@ use std::sync::{Arc, Mutex};
 use easydkim::dns::{DnsVerifier, StaticDns};
 use easydkim::lettre_transport::{OnSignError, SigningTransport, SigningTransportError};
 use easydkim::message::Message as ParsedMessage;
-use easydkim::registry::{unix_now, Purpose, RecordType, TenantSignature, UnsignedReason};
+use easydkim::registry::{
+    unix_now, Delivery, MailTransport, OutgoingEmail, Purpose, RecordType, TenantSignature,
+    UnsignedReason,
+};
 use easydkim::verifier::{Status, Verifier, VerifyOptions};
 use easydkim::{
     DomainSetup, IdentityRegistry, KeySpec, RegistryConfig, Selector, SignError, Signer,
@@ -768,4 +771,88 @@ async fn smtp_async_transport_delivers_verifiable_mail() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// A `MailTransport` over lettre's blocking SMTP client that keeps the server's replies.
+struct RawSmtp {
+    smtp: SmtpTransport,
+    replies: Mutex<Vec<Response>>,
+}
+
+#[async_trait::async_trait]
+impl MailTransport for RawSmtp {
+    async fn send(&self, _: &OutgoingEmail) -> Result<(), String> {
+        Err("only send_message is used here".into())
+    }
+
+    async fn send_message(&self, from: &str, to: &str, message: &[u8]) -> Result<(), String> {
+        let reply = self
+            .smtp
+            .send_raw(&envelope(from, to), message)
+            .map_err(|e| e.to_string())?;
+        self.replies.lock().unwrap().push(reply);
+        Ok(())
+    }
+}
+
+/// "Send a Test Email" through a real SMTP server: the report says which identity and
+/// key signed, and dkim=pass; the server received exactly the reported bytes, and
+/// OpenDKIM and dkimpy pass both signatures.
+#[test]
+#[ignore = "needs aiosmtpd, dkimpy and OpenDKIM (tests/smtp/install.sh); run by .ci/run"]
+fn smtp_test_email_is_delivered_and_verifies() {
+    if !tools_or_skip() {
+        return;
+    }
+    let (registry, dns, zone) = registry();
+    let sink = Sink::start("test-email");
+    let zone_path = sink.dir.join("zone");
+    std::fs::write(&zone_path, &zone).unwrap();
+    let transport = RawSmtp {
+        smtp: SmtpTransport::builder_dangerous("127.0.0.1")
+            .port(sink.port)
+            .build(),
+        replies: Mutex::new(Vec::new()),
+    };
+    let report = block_on(registry.send_test_email(
+        "alice@example.com",
+        "bob@example.net",
+        &transport,
+        &dns,
+        unix_now(),
+    ))
+    .expect("test email");
+    assert_eq!(report.delivery, Delivery::Sent);
+    assert!(report.tenant_passes(), "{report:?}");
+    assert_eq!(report.key_spec, Some(KeySpec::Rsa2048));
+    let TenantSignature::Signed(choice) = &report.tenant else {
+        panic!("{:?}", report.tenant);
+    };
+    assert_eq!(choice.domain.as_str(), "example.com");
+    let lines: Vec<String> = report
+        .signatures
+        .iter()
+        .map(|s| s.result.authentication_results())
+        .collect();
+    assert!(
+        lines[0].starts_with("dkim=pass header.d=example.com"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("dkim=pass header.d=operator.example.net"),
+        "{lines:?}"
+    );
+
+    let replies = transport.replies.lock().unwrap();
+    let received = sink.received(&replies[0]);
+    let mut failures = Vec::new();
+    let expect = Expect::new("test email", &["example.com", "operator.example.net"]);
+    check_received(&dns, &expect, &report.message, &received, &mut failures);
+    let file = sink.dir.join("test-email.eml");
+    std::fs::write(&file, &received).unwrap();
+    let failures = Mutex::new(failures);
+    let passed = run_tools(&zone_path, &[(expect, file)], &failures);
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(passed, [1, 1], "dkimpy, OpenDKIM");
 }
