@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::names::NameError;
+
 /// A message that cannot be signed as it is.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -117,12 +119,24 @@ pub enum SignError {
     /// The key failed.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// The signing domain (`d=`) is not a valid domain name.
-    #[error("invalid signing domain `{0}`")]
-    InvalidDomain(String),
-    /// The selector (`s=`) is not a valid selector.
-    #[error("invalid selector `{0}`")]
-    InvalidSelector(String),
+    /// The signing domain (`d=`) is not a valid domain name; `source` says why.
+    #[error("invalid signing domain `{value}`")]
+    InvalidDomain {
+        /// The value given.
+        value: String,
+        /// Why it is not a domain name.
+        #[source]
+        source: NameError,
+    },
+    /// The selector (`s=`) is not a valid selector; `source` says why.
+    #[error("invalid selector `{value}`")]
+    InvalidSelector {
+        /// The value given.
+        value: String,
+        /// Why it is not a selector.
+        #[source]
+        source: NameError,
+    },
     /// The agent or user identifier (`i=`) is invalid or not within `d=` (RFC 6376 3.5).
     #[error("identity `{identity}` is not within signing domain `{domain}`")]
     IdentityOutsideDomain {
@@ -131,13 +145,14 @@ pub enum SignError {
         /// The `d=` value.
         domain: String,
     },
-    /// The agent or user identifier (`i=`) has an invalid local part.
-    #[error("invalid identity `{identity}`: {reason}")]
+    /// The agent or user identifier (`i=`) is not a valid address; `source` says why.
+    #[error("invalid identity `{identity}`")]
     InvalidIdentity {
         /// The `i=` value requested.
         identity: String,
-        /// What is wrong with its local part.
-        reason: String,
+        /// What is wrong with it.
+        #[source]
+        source: NameError,
     },
     /// A header name in an explicit header list is not a valid field name.
     #[error("invalid header name `{0}` in the signed header list")]

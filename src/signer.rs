@@ -186,10 +186,14 @@ impl Signer {
     /// A signer with default options. `domain` may be a U-label name (it is converted to
     /// A-labels); both it and the selector are validated.
     pub fn new(key: SigningKey, domain: &str, selector: &str) -> Result<Self, SignError> {
-        let domain =
-            DomainName::parse(domain).map_err(|_| SignError::InvalidDomain(domain.to_string()))?;
-        let selector = Selector::parse(selector)
-            .map_err(|_| SignError::InvalidSelector(selector.to_string()))?;
+        let domain = DomainName::parse(domain).map_err(|source| SignError::InvalidDomain {
+            value: domain.to_string(),
+            source,
+        })?;
+        let selector = Selector::parse(selector).map_err(|source| SignError::InvalidSelector {
+            value: selector.to_string(),
+            source,
+        })?;
         Ok(Self::from_parts(key, domain, selector))
     }
 
@@ -698,9 +702,9 @@ fn canonical_identity(i: &str, d: &DomainName) -> Result<String, SignError> {
     if local.is_empty() {
         return Ok(format!("@{dom}"));
     }
-    let address = EmailAddress::new(local, dom).map_err(|e| SignError::InvalidIdentity {
+    let address = EmailAddress::new(local, dom).map_err(|source| SignError::InvalidIdentity {
         identity: i.to_string(),
-        reason: e.to_string(),
+        source,
     })?;
     Ok(address.to_string())
 }

@@ -251,6 +251,12 @@ pub enum RegistryError {
     /// Two registries for one region.
     #[error("region {0} already has a registry")]
     DuplicateRegion(String),
+    /// `DomainSetup::EasyDkimWith` needs exactly three tokens and keys.
+    #[error("Easy DKIM needs 3 tokens and keys, got {got}")]
+    WrongEasyKeyCount {
+        /// How many were given.
+        got: usize,
+    },
     /// A snapshot could not be restored.
     #[error("snapshot: {0}")]
     Snapshot(String),
@@ -616,10 +622,7 @@ impl IdentityRegistry {
             DomainSetup::EasyDkim => Some(self.new_easy_setup(self.new_easy_keys()?, now)),
             DomainSetup::EasyDkimWith(keys) => {
                 if keys.len() != 3 {
-                    return Err(RegistryError::Snapshot(format!(
-                        "Easy DKIM needs 3 tokens, got {}",
-                        keys.len()
-                    )));
+                    return Err(RegistryError::WrongEasyKeyCount { got: keys.len() });
                 }
                 Some(self.new_easy_setup(keys, now))
             }

@@ -405,8 +405,10 @@ pub(crate) fn apply(
             if seen == Observation::Found {
                 // Switch: next -> active, active -> previous, previous -> freed.
                 let mut next = identity.clone();
-                let (_, st) = easy_parts_mut(&mut next)
-                    .ok_or(RegistryError::Snapshot("Easy DKIM setup vanished".into()))?;
+                // `identity` has the setup `state` came from; a clone cannot lack it.
+                let Some((_, st)) = easy_parts_mut(&mut next) else {
+                    return Ok(Applied::Stale);
+                };
                 st.slots[n].role = KeyRole::Active;
                 st.slots[a].role = KeyRole::Previous;
                 st.slots[prev].role = KeyRole::Freed;
@@ -494,8 +496,10 @@ pub(crate) fn apply(
                 return Ok(Applied::Stale);
             }
             let mut next = identity.clone();
-            let (ks, st) = easy_parts_mut(&mut next)
-                .ok_or(RegistryError::Snapshot("Easy DKIM setup vanished".into()))?;
+            // `identity` has the setup `state` came from; a clone cannot lack it.
+            let Some((ks, st)) = easy_parts_mut(&mut next) else {
+                return Ok(Applied::Stale);
+            };
             ks[f].key = key;
             st.slots[f].role = KeyRole::Next;
             st.slots[f].generated_at = now;

@@ -1,7 +1,7 @@
 //! Every typed error and warning of the message splitter, signer and key loader.
 
 use easydkim::message::{Limits, Location, Message, Warning};
-use easydkim::{KeyError, KeySpec, MessageError, SignError, Signer, SigningKey};
+use easydkim::{KeyError, KeySpec, MessageError, NameError, SignError, Signer, SigningKey};
 
 fn signer() -> Signer {
     let key = SigningKey::load(include_bytes!("../data/keys/ed25519.pem")).unwrap();
@@ -175,14 +175,20 @@ fn warnings() {
 #[test]
 fn signer_argument_errors() {
     let key = SigningKey::load(include_bytes!("../data/keys/ed25519.pem")).unwrap();
-    assert!(matches!(
-        Signer::new(key.clone(), "not a domain", "sel"),
-        Err(SignError::InvalidDomain(_))
-    ));
-    assert!(matches!(
-        Signer::new(key.clone(), "example.com", "bad selector!"),
-        Err(SignError::InvalidSelector(_))
-    ));
+    // The cause is kept, typed, as the error's source.
+    let err = Signer::new(key.clone(), "not a domain", "sel").unwrap_err();
+    assert!(
+        matches!(&err, SignError::InvalidDomain { value, source: NameError::InvalidCharacter { .. } } if value == "not a domain"),
+        "{err:?}"
+    );
+    let source = std::error::Error::source(&err).expect("source");
+    assert!(source.to_string().contains("not a domain"), "{source}");
+    let err = Signer::new(key.clone(), "example.com", "bad selector!").unwrap_err();
+    assert!(
+        matches!(&err, SignError::InvalidSelector { value, source: NameError::InvalidSelector { .. } } if value == "bad selector!"),
+        "{err:?}"
+    );
+    assert!(std::error::Error::source(&err).is_some());
     let mut s = Signer::new(key, "example.com", "sel").unwrap();
     assert!(matches!(
         s.identity(Some("joe@example.org")),

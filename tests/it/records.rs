@@ -455,3 +455,26 @@ fn default_keys_are_2048_bit_and_the_original_1024_bit_setup_is_one_line() {
         assert_eq!(p.len(), 216, "{}", r.value);
     }
 }
+
+/// `EasyDkimWith` takes exactly three keys; anything else is a typed error naming the count.
+#[test]
+fn easy_dkim_with_needs_three_keys() {
+    let reg = IdentityRegistry::new(crate::precedence::config());
+    for n in [0, 2, 4] {
+        let keys: Vec<_> = (0..n)
+            .map(|i| easydkim::registry::EasyKey {
+                token: crate::precedence::token("wk", i % 3),
+                key: SigningKey::generate(easydkim::KeySpec::Ed25519).expect("key"),
+            })
+            .collect();
+        let err = reg
+            .create_domain_with("example.com", DomainSetup::EasyDkimWith(keys), T0)
+            .expect_err("refused");
+        assert_eq!(err, easydkim::RegistryError::WrongEasyKeyCount { got: n });
+        assert_eq!(
+            err.to_string(),
+            format!("Easy DKIM needs 3 tokens and keys, got {n}")
+        );
+    }
+    assert!(reg.get_str("example.com").is_err(), "nothing was created");
+}
