@@ -348,6 +348,7 @@ impl Signer {
 
 /// The result of signing: new header fields to prepend, and warnings about the message.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Signed {
     /// The DKIM-Signature header fields, each folded and terminated with the message's own
     /// line ending, in the order of the signers given.

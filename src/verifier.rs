@@ -226,6 +226,7 @@ pub enum FailureReason {
 
 /// The result for one DKIM-Signature, in message order.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerificationResult {
     /// Pass, fail, …
     pub status: Status,
@@ -299,7 +300,7 @@ impl VerificationResult {
 
 /// A parsed DKIM-Signature (the tags the verifier uses).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParsedSignature {
+pub(crate) struct ParsedSignature {
     /// `a=`.
     pub algorithm: Algorithm,
     /// `b=`, decoded.

@@ -101,6 +101,7 @@ impl fmt::Display for FindingKind {
 
 /// One problem found by [`IdentityRegistry::diagnose`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Finding {
     /// What kind of problem.
     pub kind: FindingKind,

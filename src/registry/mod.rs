@@ -8,7 +8,7 @@
 //! meanwhile, so every transition is applied and reported exactly once even when two
 //! `refresh` calls race.
 
-pub mod checks;
+mod checks;
 pub mod diagnose;
 pub mod identity;
 pub mod notify;
@@ -93,6 +93,7 @@ impl TokenSource for OsTokenSource {
 /// # Ok::<(), easydkim::RegistryError>(())
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct RegistryConfig {
     /// Region name, e.g. `eu-west-1`.
     pub region: String,
@@ -412,6 +413,7 @@ impl State {
 
 /// What one `refresh` did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RefreshReport {
     /// Identities whose DNS was checked.
     pub checked: usize,
@@ -433,6 +435,7 @@ pub enum TenantSignature {
 
 /// The result of [`IdentityRegistry::sign`]: the message (signed or not) and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SignOutcome {
     /// The new DKIM-Signature header(s) followed by the caller's bytes, unchanged.
     pub message: Vec<u8>,

@@ -231,6 +231,7 @@ impl Default for SharedOptions {
 
 /// How up to date a node is with its store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SyncStatus {
     /// The change-feed cursor the node's snapshot corresponds to.
     pub cursor: u64,
