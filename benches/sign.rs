@@ -103,12 +103,12 @@ const KEYS: [(&str, &str); 3] = [
 ];
 
 fn signer(k: &SigningKey, selector: &str, c: Canonicalizer) -> Signer {
-    let mut s = Signer::new(k.clone(), "example.com", selector).unwrap();
-    s.headers(HEADERS)
+    Signer::new(k.clone(), "example.com", selector)
+        .unwrap()
+        .headers(HEADERS)
         .unwrap()
         .canonicalization(c)
-        .signing_time(Some(1_800_000_000));
-    s
+        .signing_time(Some(1_800_000_000))
 }
 
 /// mail-auth 0.13's pure-Rust RSA key for keys its aws-lc-rs backend refuses (RSA-1024).
@@ -493,8 +493,7 @@ fn bench_pair(c: &mut Criterion) {
             operator_key.clone()
         };
         let tenant = signer(&k, "tenant", relaxed());
-        let mut operator = signer(&op_key, "op", relaxed());
-        operator
+        let operator = signer(&op_key, "op", relaxed())
             .headers(HEADERS.iter().copied().chain(["feedback-id"]))
             .unwrap();
         let mut g = c.benchmark_group(format!("pair100k/{name}"));
@@ -540,8 +539,9 @@ fn bench_registry(c: &mut Criterion) {
     let (selector, k) = id.dkim.as_ref().unwrap().signing();
     // The same signature the registry makes (default options: the default header list
     // with oversigning, relaxed/relaxed, t=), so the difference is the registry's own work.
-    let mut bare = Signer::new(k.clone(), "example.com", selector).unwrap();
-    bare.signing_time(Some(120));
+    let bare = Signer::new(k.clone(), "example.com", selector)
+        .unwrap()
+        .signing_time(Some(120));
     let mut g = c.benchmark_group("registry");
     // With the signed message built, as `registry.sign` returns it.
     g.bench_function("Signer::sign", |bn| {

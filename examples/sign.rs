@@ -82,14 +82,14 @@ fn run() -> Result<Vec<u8>, String> {
         let c: Canonicalizer = c
             .parse()
             .map_err(|e: easydkim::canon::CanonicalizationParseError| e.to_string())?;
-        signer.canonicalization(c);
+        signer = signer.canonicalization(c);
     }
     if let Some(h) = a.headers {
-        signer.headers(h.split(':')).map_err(|e| e.to_string())?;
+        signer = signer.headers(h.split(':')).map_err(|e| e.to_string())?;
     }
-    signer.signing_time(a.time).expire_after(a.expire);
+    signer = signer.signing_time(a.time).expire_after(a.expire);
     if let Some(i) = a.identity {
-        signer.identity(Some(&i)).map_err(|e| e.to_string())?;
+        signer = signer.identity(Some(&i)).map_err(|e| e.to_string())?;
     }
     let mut input = Vec::new();
     std::io::stdin()

@@ -125,32 +125,22 @@ pub enum HeaderSelection {
     Explicit(Vec<String>),
 }
 
-/// Options of a [`Signer`]; every field has the documented default.
+/// The options of a [`Signer`], as its builder methods set them; read them with
+/// [`Signer::options`]. They are only set through those methods, each of which validates
+/// its value, so every combination signs something every verifier can check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignOptions {
-    /// `c=`; default `relaxed/relaxed`.
-    pub canonicalization: Canonicalizer,
-    /// The signed header fields; default [`HeaderSelection::Default`].
-    pub headers: HeaderSelection,
-    /// Oversign the present singleton fields (default on; only with the default selection).
-    pub oversign: bool,
-    /// `x=` as seconds after `t=`; default none.
-    pub expire_after: Option<u64>,
-    /// `i=`; default none (receivers then assume `@d`).
-    pub identity: Option<String>,
-    /// Emit `l=` with the body length. Off by default: content appended after signing then
-    /// passes verification, which is unsafe (RFC 6376 8.2).
-    pub body_length: bool,
-    /// A fixed `t=` (Unix seconds) for reproducible output; default: the clock.
-    pub signing_time: Option<u64>,
-    /// The shape of the header; default [`Profile::Standard`].
-    pub profile: Profile,
-    /// Limits applied when splitting the message.
-    pub limits: Limits,
-    /// Re-verify each new signature with the key's public half before returning it (no
-    /// DNS), so a faulty key or signature never leaves the process. Default off: it costs
-    /// a second body pass.
-    pub self_check: bool,
+    canonicalization: Canonicalizer,
+    headers: HeaderSelection,
+    oversign: bool,
+    expire_after: Option<u64>,
+    /// Canonical (see [`Signer::identity`]).
+    identity: Option<String>,
+    body_length: bool,
+    signing_time: Option<u64>,
+    profile: Profile,
+    limits: Limits,
+    self_check: bool,
 }
 
 impl Default for SignOptions {
@@ -173,7 +163,82 @@ impl Default for SignOptions {
     }
 }
 
+impl SignOptions {
+    /// `c=` as signed: the SES profiles sign `relaxed/simple` (their shape), any other
+    /// profile what [`Signer::canonicalization`] chose (default `relaxed/relaxed`).
+    pub fn canonicalization(&self) -> Canonicalizer {
+        if self.profile.is_ses() {
+            Canonicalizer::new(Canonicalization::Relaxed, Canonicalization::Simple)
+        } else {
+            self.canonicalization
+        }
+    }
+
+    /// The signed header fields (default [`HeaderSelection::Default`]).
+    pub fn headers(&self) -> &HeaderSelection {
+        &self.headers
+    }
+
+    /// Whether the present singleton fields are oversigned (default on; only with the
+    /// default selection and [`Profile::Standard`]).
+    pub fn oversign(&self) -> bool {
+        self.oversign
+    }
+
+    /// `x=` as seconds after `t=` (default none).
+    pub fn expire_after(&self) -> Option<u64> {
+        self.expire_after
+    }
+
+    /// `i=`, canonical (default none: receivers then assume `@d`).
+    pub fn identity(&self) -> Option<&str> {
+        self.identity.as_deref()
+    }
+
+    /// Whether `l=` is written (default off).
+    pub fn body_length(&self) -> bool {
+        self.body_length
+    }
+
+    /// The fixed `t=`, if any (default: the clock at signing).
+    pub fn signing_time(&self) -> Option<u64> {
+        self.signing_time
+    }
+
+    /// The shape of the header (default [`Profile::Standard`]).
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The limits applied when splitting a message.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether each new signature is verified with the key's public half before it is
+    /// returned (default off).
+    pub fn self_check(&self) -> bool {
+        self.self_check
+    }
+}
+
 /// A key, a signing domain, a selector and options: one DKIM-Signature per message.
+///
+/// Built in one expression; every option method takes the signer by value, checks its
+/// value and gives the signer back:
+///
+/// ```
+/// use easydkim::{Canonicalization, Canonicalizer, KeySpec, Signer, SigningKey};
+///
+/// let key = SigningKey::generate(KeySpec::Ed25519)?;
+/// let signer = Signer::new(key, "example.com", "sel1")?
+///     .headers(["from", "to", "subject", "date"])?
+///     .canonicalization(Canonicalizer::new(Canonicalization::Relaxed, Canonicalization::Simple))
+///     .expire_after(Some(7 * 24 * 3600));
+/// let signed = signer.sign(b"From: a@example.com\r\nTo: b@example.org\r\n\r\nHi\r\n")?;
+/// assert!(signed.headers[0].contains("h=from:to:subject:date;"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Signer {
     key: SigningKey,
@@ -228,25 +293,25 @@ impl Signer {
         &self.selector
     }
 
-    /// The options.
+    /// The options, as the methods below set them.
     pub fn options(&self) -> &SignOptions {
         &self.options
     }
 
-    /// Replaces all options at once.
-    pub fn set_options(&mut self, options: SignOptions) -> &mut Self {
-        self.options = options;
-        self
-    }
-
-    /// Sets `c=` (default `relaxed/relaxed`).
-    pub fn canonicalization(&mut self, c: Canonicalizer) -> &mut Self {
+    /// Sets `c=` (default `relaxed/relaxed`). The SES profiles sign `relaxed/simple`
+    /// whatever is set here (see [`SignOptions::canonicalization`]).
+    #[must_use]
+    pub fn canonicalization(mut self, c: Canonicalizer) -> Self {
         self.options.canonicalization = c;
         self
     }
 
-    /// Signs exactly these header fields, in this order (default: the standard list).
-    pub fn headers<I, S>(&mut self, names: I) -> Result<&mut Self, SignError>
+    /// Signs exactly these header fields, in this order (default: the standard list). Each
+    /// name must be a field name (RFC 5322 printable ASCII without `:`, and without `;`,
+    /// which would end the `h=` tag) short enough for a line, and `from` must be among
+    /// them (RFC 6376 5.4): otherwise [`SignError::InvalidHeaderName`] or
+    /// [`SignError::FromNotSigned`].
+    pub fn headers<I, S>(mut self, names: I) -> Result<Self, SignError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -274,7 +339,8 @@ impl Signer {
     }
 
     /// Turns oversigning of singleton fields on or off (default on).
-    pub fn oversign(&mut self, on: bool) -> &mut Self {
+    #[must_use]
+    pub fn oversign(mut self, on: bool) -> Self {
         self.options.oversign = on;
         self
     }
@@ -282,7 +348,8 @@ impl Signer {
     /// Adds `x=` this many seconds after `t=` (default: no expiry). `x=` must be later than
     /// `t=`, so 0 is taken as 1 second; and verifiers may treat more than 12 digits as
     /// infinite or refuse them, so `x=` is capped at 999999999999 (year 33658).
-    pub fn expire_after(&mut self, secs: Option<u64>) -> &mut Self {
+    #[must_use]
+    pub fn expire_after(mut self, secs: Option<u64>) -> Self {
         self.options.expire_after = secs;
         self
     }
@@ -292,7 +359,7 @@ impl Signer {
     /// lowercase A-labels without a trailing dot (`alice@Bücher.example.` becomes
     /// `alice@xn--bcher-kva.example`), a quoted local part that quotes a dot-atom unquoted.
     /// An invalid local part (`a@b@example.com`) is refused.
-    pub fn identity(&mut self, identity: Option<&str>) -> Result<&mut Self, SignError> {
+    pub fn identity(mut self, identity: Option<&str>) -> Result<Self, SignError> {
         self.options.identity = match identity {
             Some(i) => Some(canonical_identity(i, &self.domain)?),
             None => None,
@@ -300,37 +367,41 @@ impl Signer {
         Ok(self)
     }
 
-    /// Emits `l=` (default off; see [`SignOptions::body_length`]).
-    pub fn body_length(&mut self, on: bool) -> &mut Self {
+    /// Emits `l=` (default off: content appended after signing would then pass
+    /// verification, which is unsafe; RFC 6376 8.2).
+    #[must_use]
+    pub fn body_length(mut self, on: bool) -> Self {
         self.options.body_length = on;
         self
     }
 
     /// Fixes `t=` (Unix seconds) instead of reading the clock.
-    pub fn signing_time(&mut self, t: Option<u64>) -> &mut Self {
+    #[must_use]
+    pub fn signing_time(mut self, t: Option<u64>) -> Self {
         self.options.signing_time = t;
         self
     }
 
-    /// Chooses the header shape; [`Profile::SesCompatible`] and [`Profile::SesOperator`]
-    /// also set `c=relaxed/simple`.
-    pub fn profile(&mut self, profile: Profile) -> &mut Self {
+    /// Chooses the header shape (default [`Profile::Standard`]); the SES profiles sign
+    /// with `c=relaxed/simple`.
+    #[must_use]
+    pub fn profile(mut self, profile: Profile) -> Self {
         self.options.profile = profile;
-        if profile.is_ses() {
-            self.options.canonicalization =
-                Canonicalizer::new(Canonicalization::Relaxed, Canonicalization::Simple);
-        }
         self
     }
 
     /// Sets the limits applied when splitting messages.
-    pub fn limits(&mut self, limits: Limits) -> &mut Self {
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
         self.options.limits = limits;
         self
     }
 
-    /// Turns the sign-then-verify self-check on or off (see [`SignOptions::self_check`]).
-    pub fn self_check(&mut self, on: bool) -> &mut Self {
+    /// Re-verifies each new signature with the key's public half before returning it (no
+    /// DNS), so a faulty key or signature never leaves the process. Default off: it costs
+    /// a second body pass.
+    #[must_use]
+    pub fn self_check(mut self, on: bool) -> Self {
         self.options.self_check = on;
         self
     }
@@ -372,6 +443,19 @@ impl Signed {
     }
 }
 
+/// The strictest of the signers' limits, field by field.
+pub(crate) fn strictest_limits(signers: &[&Signer]) -> Limits {
+    let mut limits = signers
+        .first()
+        .map_or_else(Limits::default, |s| s.options.limits);
+    for s in signers {
+        let l = &s.options.limits;
+        limits.max_header_bytes = limits.max_header_bytes.min(l.max_header_bytes);
+        limits.max_header_fields = limits.max_header_fields.min(l.max_header_fields);
+    }
+    limits
+}
+
 fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -379,10 +463,13 @@ fn now_unix() -> u64 {
 }
 
 /// Signs one message with several signers, sharing one body pass per body
-/// canonicalization. The message is split with the first signer's limits.
+/// canonicalization. The message is split with the strictest of the signers' limits
+/// (each field the smallest), so it is refused if any signer would refuse it.
 pub fn sign_all(signers: &[&Signer], message: &[u8]) -> Result<Signed, SignError> {
-    let first = signers.first().ok_or(SignError::NoRequests)?;
-    let msg = Message::parse_with_limits(message, &first.options.limits)?;
+    if signers.is_empty() {
+        return Err(SignError::NoRequests);
+    }
+    let msg = Message::parse_with_limits(message, &strictest_limits(signers))?;
     msg.sender_parts()?;
     sign_parsed(signers, &msg)
 }
@@ -406,7 +493,7 @@ impl BodyHashers {
         }
         let mut hashers: Vec<(Canonicalization, BodyHasher)> = Vec::with_capacity(2);
         for s in signers {
-            let c = s.options.canonicalization.body;
+            let c = s.options.canonicalization().body;
             if !hashers.iter().any(|(bc, _)| *bc == c) {
                 hashers.push((c, BodyHasher::new(c)));
             }
@@ -444,7 +531,7 @@ pub(crate) fn finish_signatures(
     let mut now = None;
     let mut headers = Vec::with_capacity(signers.len());
     for s in signers {
-        let c = s.options.canonicalization.body;
+        let c = s.options.canonicalization().body;
         let bh = body_hashes
             .iter()
             .find(|(bc, _)| *bc == c)
@@ -598,7 +685,7 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     let opts = &s.options;
     let b64 = base64::engine::general_purpose::STANDARD;
     let names = signed_header_names(msg, opts);
-    let c = opts.canonicalization;
+    let c = opts.canonicalization();
 
     let mut f = Folder::new(FIELD_NAME);
     // Each tag is written into one reused string (writing to a String cannot fail).
@@ -632,9 +719,8 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
         push(&mut f, format_args!("x={x};"));
     }
     if let Some(i) = &opts.identity {
-        // Canonical again: `SignOptions::identity` can also be set directly.
-        let i = canonical_identity(i, &s.domain)?;
-        push(&mut f, format_args!("i={};", dkim_quoted_printable(&i)));
+        // Canonical and within d= already: `Signer::identity` is the only way to set it.
+        push(&mut f, format_args!("i={};", dkim_quoted_printable(i)));
     }
     if opts.body_length {
         push(&mut f, format_args!("l={};", bh.canonical_length));

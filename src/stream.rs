@@ -76,12 +76,14 @@ fn header_end(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 impl<'s> StreamSigner<'s> {
-    /// A stream signed by `signers` (one signature each, in order), split with the first
-    /// signer's limits.
+    /// A stream signed by `signers` (one signature each, in order), split with the
+    /// strictest of their limits (as [`sign_all`](crate::sign_all)).
     pub fn new(signers: &[&'s Signer]) -> Result<Self, SignError> {
-        let first = signers.first().ok_or(SignError::NoRequests)?;
+        if signers.is_empty() {
+            return Err(SignError::NoRequests);
+        }
         Ok(StreamSigner {
-            limits: first.options().limits,
+            limits: crate::signer::strictest_limits(signers),
             signers: signers.to_vec(),
             state: State::Header {
                 buf: Vec::with_capacity(4096),

@@ -457,9 +457,10 @@ fn verify(signed: &[u8]) -> Report {
 }
 
 fn signer(key_file: &str, selector: &str, c: Canonicalizer) -> Signer {
-    let mut s = Signer::new(key(key_file), "example.com", selector).expect("signer");
-    s.canonicalization(c).signing_time(Some(SIGNING_TIME));
-    s
+    Signer::new(key(key_file), "example.com", selector)
+        .expect("signer")
+        .canonicalization(c)
+        .signing_time(Some(SIGNING_TIME))
 }
 
 fn now() -> u64 {
@@ -494,8 +495,10 @@ fn every_message_key_and_canonicalization_passes_mail_auth() {
         for h in CANONS {
             for b in CANONS {
                 let c = Canonicalizer::new(h, b);
-                let mut s = Signer::new(k.clone(), "example.com", selector).expect("signer");
-                s.canonicalization(c).signing_time(Some(SIGNING_TIME));
+                let s = Signer::new(k.clone(), "example.com", selector)
+                    .expect("signer")
+                    .canonicalization(c)
+                    .signing_time(Some(SIGNING_TIME));
                 for (name, input) in &messages {
                     let signed = sign_checked(&s, name, input);
                     let report = verify(&signed);
@@ -718,19 +721,10 @@ fn expiry_identity_and_body_length_pass() {
             for h in CANONS {
                 for b in CANONS {
                     let c = Canonicalizer::new(h, b);
-                    let base = || {
-                        let mut s = signer(file, selector, c);
-                        s.signing_time(Some(t0));
-                        s
-                    };
-                    let mut expiring = base();
-                    expiring.expire_after(Some(3600));
-                    let mut with_identity = base();
-                    with_identity
-                        .identity(Some("@example.com"))
-                        .expect("identity");
-                    let mut with_length = base();
-                    with_length.body_length(true);
+                    let base = || signer(file, selector, c).signing_time(Some(t0));
+                    let expiring = base().expire_after(Some(3600));
+                    let with_identity = base().identity(Some("@example.com")).expect("identity");
+                    let with_length = base().body_length(true);
                     let length = c.canonicalize_body(&body).len();
                     for (tag, s, strict) in [
                         (format!("x={};", t0 + 3600), &expiring, true),
@@ -772,8 +766,8 @@ fn identities_given_in_any_form_pass() {
         "bob@Mail.Example.com",
     ] {
         for (file, selector, label) in KEYS {
-            let mut s = signer(file, selector, relaxed);
-            s.signing_time(Some(now()))
+            let s = signer(file, selector, relaxed)
+                .signing_time(Some(now()))
                 .identity(Some(identity))
                 .expect("identity");
             let out = sign_checked(&s, name, input);
@@ -795,8 +789,9 @@ fn negative_controls() {
     };
 
     // mail-auth does check x=: an expired signature is not a pass.
-    let mut s = signer("ed25519.pem", "sel-ed25519", relaxed);
-    s.signing_time(Some(now() - 7200)).expire_after(Some(3600));
+    let s = signer("ed25519.pem", "sel-ed25519", relaxed)
+        .signing_time(Some(now() - 7200))
+        .expire_after(Some(3600));
     let out = sign_checked(&s, name, input);
     let got = results(&out, true);
     assert!(
@@ -824,8 +819,7 @@ fn negative_controls() {
         ),
         "{name}: appended body: mail-auth says {got:?}"
     );
-    let mut s = signer("ed25519.pem", "sel-ed25519", relaxed);
-    s.body_length(true);
+    let s = signer("ed25519.pem", "sel-ed25519", relaxed).body_length(true);
     let mut out = sign_checked(&s, name, input);
     out.extend_from_slice(b"appended\r\n");
     let got = results(&out, false);
@@ -849,8 +843,9 @@ fn ses_compatible_profile_passes() {
     const PREFIX: &str = "DKIM-Signature: v=1; a=rsa-sha256; q=dns/txt; c=relaxed/simple; s=";
     let mut failures = Vec::new();
     for (file, selector, label) in KEYS.iter().filter(|k| k.2 != "Ed25519") {
-        let mut s = Signer::new(key(file), "example.com", selector).expect("signer");
-        s.profile(Profile::SesCompatible)
+        let s = Signer::new(key(file), "example.com", selector)
+            .expect("signer")
+            .profile(Profile::SesCompatible)
             .signing_time(Some(SIGNING_TIME));
         for (name, input) in messages() {
             let signed = s.sign(&input).expect("sign");
@@ -877,8 +872,9 @@ fn no_network_is_attempted() {
     // query anything. Every other test relies on the cache answering first.
     let (name, input) = &messages()[0];
     let k: SigningKey = key("ed25519.pem");
-    let mut s = Signer::new(k, "example.com", "sel-unpublished").expect("signer");
-    s.signing_time(Some(SIGNING_TIME));
+    let s = Signer::new(k, "example.com", "sel-unpublished")
+        .expect("signer")
+        .signing_time(Some(SIGNING_TIME));
     let out = sign_checked(&s, name, input);
     let started = Instant::now();
     let got: Vec<DkimResult> = verify(&out).ours.into_iter().map(|c| c.result).collect();

@@ -28,10 +28,10 @@ static SIGNERS: LazyLock<Vec<Signer>> = LazyLock::new(|| {
     ]
     .into_iter()
     .map(|(h, b)| {
-        let mut s = Signer::new(key.clone(), "example.com", "sel").expect("signer");
-        s.canonicalization(Canonicalizer::new(h, b))
-            .signing_time(Some(NOW));
-        s
+        Signer::new(key.clone(), "example.com", "sel")
+            .expect("signer")
+            .canonicalization(Canonicalizer::new(h, b))
+            .signing_time(Some(NOW))
     })
     .collect()
 });
@@ -93,7 +93,7 @@ fuzz_target!(|data: &[u8]| {
         first.status,
         Status::Pass,
         "sign-then-verify failed ({}): {:?}",
-        signer.options().canonicalization,
+        signer.options().canonicalization(),
         first.reason
     );
 });

@@ -1158,8 +1158,9 @@ impl IdentityRegistry {
 
         let tenant_signer = |key: SigningKey, domain: &DomainName, selector: &str| {
             // The selector is a token or a BYO selector, validated when it was stored.
-            let mut s = Signer::from_parts(key, domain.clone(), Selector::already_valid(selector));
-            s.profile(self.config.profile).signing_time(Some(now));
+            let s = Signer::from_parts(key, domain.clone(), Selector::already_valid(selector))
+                .profile(self.config.profile)
+                .signing_time(Some(now));
             Ok::<_, SignError>(s)
         };
         let (tenant_signer, dual_signer, dual_choice) = match (&resolution.decision, keys) {
@@ -1187,13 +1188,13 @@ impl IdentityRegistry {
         };
         let operator = self.config.operator_signer.as_ref().map(|s| {
             let mut s = s.clone();
-            if s.options().signing_time.is_none() {
-                s.signing_time(Some(now));
+            if s.options().signing_time().is_none() {
+                s = s.signing_time(Some(now));
             }
             // SES's own signature beside an SES-shaped tenant one: same shape, same c=
             // (so the same bh=), plus Feedback-ID.
             if self.config.profile == Profile::SesCompatible {
-                s.profile(Profile::SesOperator);
+                s = s.profile(Profile::SesOperator);
             }
             s
         });

@@ -88,8 +88,9 @@ fn every_backend_signs_every_key_identically() {
         let expected = reference.sign_digest(&digest).unwrap();
         assert!(k.public_key().verify_digest(&digest, &expected));
         assert_eq!(k.sign_digest(&digest).unwrap(), expected, "{file} default");
-        let mut r = Signer::new(reference.clone(), "example.com", "sel").unwrap();
-        r.signing_time(Some(1_700_000_000));
+        let r = Signer::new(reference.clone(), "example.com", "sel")
+            .unwrap()
+            .signing_time(Some(1_700_000_000));
         let reference_headers = r.sign(MSG).unwrap().headers;
         for &b in Backend::available() {
             let kb = k.with_backend(b);
@@ -112,8 +113,9 @@ fn every_backend_signs_every_key_identically() {
                 reference.sign_digest(&other).unwrap(),
                 "{file} via {b:?}"
             );
-            let mut s = Signer::new(kb, "example.com", "sel").unwrap();
-            s.signing_time(Some(1_700_000_000));
+            let s = Signer::new(kb, "example.com", "sel")
+                .unwrap()
+                .signing_time(Some(1_700_000_000));
             assert_eq!(
                 s.sign(MSG).unwrap().headers,
                 reference_headers,

@@ -115,7 +115,7 @@ fn header_block_limits() {
         s.sign(huge.as_bytes()).unwrap_err(),
         SignError::Message(MessageError::TooManyHeaderFields { limit: 1000 })
     );
-    s.limits(Limits {
+    s = s.limits(Limits {
         max_header_fields: 2000,
         ..Limits::default()
     });
@@ -189,26 +189,26 @@ fn signer_argument_errors() {
         "{err:?}"
     );
     assert!(std::error::Error::source(&err).is_some());
-    let mut s = Signer::new(key, "example.com", "sel").unwrap();
+    let s = Signer::new(key, "example.com", "sel").unwrap();
     assert!(matches!(
-        s.identity(Some("joe@example.org")),
+        s.clone().identity(Some("joe@example.org")),
         Err(SignError::IdentityOutsideDomain { .. })
     ));
-    assert!(s.identity(Some("joe@sub.example.com")).is_ok());
+    assert!(s.clone().identity(Some("joe@sub.example.com")).is_ok());
     assert_eq!(
-        s.headers(["to", "subject"]).unwrap_err(),
+        s.clone().headers(["to", "subject"]).unwrap_err(),
         SignError::FromNotSigned
     );
     assert!(matches!(
-        s.headers(["from", "bad name"]),
+        s.clone().headers(["from", "bad name"]),
         Err(SignError::InvalidHeaderName(_))
     ));
     // A name that could not fit a 998-octet line of the DKIM-Signature.
     assert!(matches!(
-        s.headers(["from", &"x".repeat(995)]),
+        s.clone().headers(["from", &"x".repeat(995)]),
         Err(SignError::InvalidHeaderName(_))
     ));
-    assert!(s.headers(["from", &"x".repeat(994)]).is_ok());
+    let s = s.headers(["from", &"x".repeat(994)]).unwrap();
     let signed = s.sign(b"From: a@example.com\r\n\r\nbody\r\n").unwrap();
     let longest = signed.headers[0].split("\r\n").map(str::len).max().unwrap();
     assert!(longest <= 998, "a line of {longest} octets");
@@ -243,13 +243,15 @@ fn identity_is_written_in_the_form_verifiers_compare_with_d() {
         // A local part that needs its quotes keeps them (the space dkim-quoted-printable).
         ("\"john doe\"@example.com", "\"john=20doe\"@example.com"),
     ] {
-        s.identity(Some(given)).unwrap();
+        s = s.identity(Some(given)).unwrap();
         let signed = s.sign(msg).unwrap();
         assert_eq!(sig_tag(&signed, "i").as_deref(), Some(written), "{given}");
     }
     // An internationalised domain goes in A-labels, like d=.
-    let mut idn = Signer::new(key.clone(), "bücher.example", "sel").unwrap();
-    idn.identity(Some("joerg@Bücher.example")).unwrap();
+    let idn = Signer::new(key.clone(), "bücher.example", "sel")
+        .unwrap()
+        .identity(Some("joerg@Bücher.example"))
+        .unwrap();
     let signed = idn
         .sign(b"From: joerg@xn--bcher-kva.example\r\n\r\nbody\r\n")
         .unwrap();
@@ -262,40 +264,34 @@ fn identity_is_written_in_the_form_verifiers_compare_with_d() {
         Some("joerg@xn--bcher-kva.example")
     );
     // Not an address: a typed error, and the previous identity stays.
-    let err = s.identity(Some("a@b@example.com")).unwrap_err();
+    let err = s.clone().identity(Some("a@b@example.com")).unwrap_err();
     assert!(
         matches!(&err, SignError::InvalidIdentity { identity, .. } if identity == "a@b@example.com"),
         "{err:?}"
     );
-    // Set directly in the options, it is checked and canonicalized when signing.
-    let mut opts = s.options().clone();
-    opts.identity = Some("carol@EXAMPLE.com.".into());
-    s.set_options(opts);
+    // There is no other way to set i= than `identity`, so every i= signed is canonical
+    // and within d=: the options are read-only.
+    let s = s.identity(Some("carol@EXAMPLE.com.")).unwrap();
+    assert_eq!(s.options().identity(), Some("carol@example.com"));
     assert_eq!(
         sig_tag(&s.sign(msg).unwrap(), "i").as_deref(),
         Some("carol@example.com")
     );
-    let mut opts = s.options().clone();
-    opts.identity = Some("carol@example.org".into());
-    s.set_options(opts);
-    assert!(matches!(
-        s.sign(msg),
-        Err(SignError::IdentityOutsideDomain { .. })
-    ));
 }
 
 #[test]
 fn expiry_is_later_than_t_and_at_most_twelve_digits() {
     let key = SigningKey::load(include_bytes!("../data/keys/ed25519.pem")).unwrap();
     let msg = b"From: alice@example.com\r\n\r\nbody\r\n";
-    let mut s = Signer::new(key, "example.com", "sel").unwrap();
-    s.signing_time(Some(1_700_000_000));
+    let mut s = Signer::new(key, "example.com", "sel")
+        .unwrap()
+        .signing_time(Some(1_700_000_000));
     for (after, x) in [
         (3600, "1700003600"),
         (0, "1700000001"),
         (u64::MAX, "999999999999"),
     ] {
-        s.expire_after(Some(after));
+        s = s.expire_after(Some(after));
         let signed = s.sign(msg).unwrap();
         assert_eq!(sig_tag(&signed, "x").as_deref(), Some(x), "{after}");
     }
@@ -405,8 +401,9 @@ fn every_key_spec_generates_and_signs() {
     ] {
         let key = SigningKey::generate(spec).unwrap();
         assert_eq!((key.spec(), key.bits()), (Some(spec), bits));
-        let mut s = Signer::new(key, "example.com", "sel").unwrap();
-        s.self_check(true);
+        let s = Signer::new(key, "example.com", "sel")
+            .unwrap()
+            .self_check(true);
         assert!(s.sign(msg).is_ok(), "{spec}");
     }
 }
@@ -422,4 +419,67 @@ fn pkcs1_der_loads() {
         loaded.public_key(),
         SigningKey::load(pem.as_bytes()).unwrap().public_key()
     );
+}
+
+/// The SES profiles sign `c=relaxed/simple` whatever `canonicalization` set, before or
+/// after: the shape and `c=` cannot disagree, and `options()` shows what is signed.
+#[test]
+fn a_profile_and_its_canonicalization_cannot_disagree() {
+    use easydkim::{Canonicalization::*, Canonicalizer, Profile};
+    let key = SigningKey::load(include_bytes!("../data/keys/rsa1024.pem")).unwrap();
+    let msg = b"From: alice@example.com\r\nTo: bob@example.org\r\n\r\nbody\r\n";
+    let relaxed = Canonicalizer::new(Relaxed, Relaxed);
+    let ses_c = Canonicalizer::new(Relaxed, Simple);
+    let before = Signer::new(key.clone(), "example.com", "sel")
+        .unwrap()
+        .canonicalization(relaxed)
+        .profile(Profile::SesCompatible);
+    let after = Signer::new(key.clone(), "example.com", "sel")
+        .unwrap()
+        .profile(Profile::SesCompatible)
+        .canonicalization(relaxed);
+    for s in [&before, &after] {
+        assert_eq!(s.options().canonicalization(), ses_c);
+        assert_eq!(
+            sig_tag(&s.sign(msg).unwrap(), "c").as_deref(),
+            Some("relaxed/simple")
+        );
+    }
+    // Back to the standard shape, the chosen c= applies again.
+    let standard = after.profile(Profile::Standard);
+    assert_eq!(standard.options().canonicalization(), relaxed);
+    assert_eq!(
+        sig_tag(&standard.sign(msg).unwrap(), "c").as_deref(),
+        Some("relaxed/relaxed")
+    );
+}
+
+/// Several signers over one message: it is split once, with the strictest of their limits,
+/// so no signer signs a message it would have refused alone.
+#[test]
+fn sign_all_applies_the_strictest_limits() {
+    let key = SigningKey::load(include_bytes!("../data/keys/ed25519.pem")).unwrap();
+    let mut msg = String::from("From: alice@example.com\r\n");
+    for i in 0..20 {
+        msg.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    msg.push_str("\r\nbody\r\n");
+    let loose = Signer::new(key.clone(), "example.com", "a").unwrap();
+    let strict = Signer::new(key, "example.com", "b")
+        .unwrap()
+        .limits(Limits {
+            max_header_fields: 10,
+            ..Limits::default()
+        });
+    let refused = SignError::Message(MessageError::TooManyHeaderFields { limit: 10 });
+    assert_eq!(strict.sign(msg.as_bytes()).unwrap_err(), refused);
+    for order in [[&loose, &strict], [&strict, &loose]] {
+        assert_eq!(
+            easydkim::sign_all(&order, msg.as_bytes()).unwrap_err(),
+            refused
+        );
+    }
+    let both = easydkim::stream::sign_reader(&[&loose, &strict], msg.as_bytes());
+    assert!(both.is_err(), "{both:?}");
+    assert!(easydkim::sign_all(&[&loose], msg.as_bytes()).is_ok());
 }

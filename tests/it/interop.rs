@@ -271,8 +271,9 @@ fn interop_our_signatures_verify_everywhere() {
                 &format!("{sel}._domainkey.example.com"),
                 &k.dns_record(),
             ));
-            let mut s = Signer::new(k.clone(), "example.com", &sel).unwrap();
-            s.canonicalization(c)
+            let s = Signer::new(k.clone(), "example.com", &sel)
+                .unwrap()
+                .canonicalization(c)
                 .signing_time(Some(easydkim::registry::unix_now() - 60));
             signers.push((name, c, s));
         }
@@ -506,8 +507,9 @@ fn interop_registry_mail_is_accepted() {
     let now = easydkim::registry::unix_now() - 600;
     let mut config = RegistryConfig::new("eu-west-1", "dkim.operator.example.net").unwrap();
     config.key_spec = KeySpec::Rsa2048;
-    let mut op = Signer::new(key("rsa1024.pem"), "operator.example.net", "op1").unwrap();
-    op.signing_time(Some(now));
+    let op = Signer::new(key("rsa1024.pem"), "operator.example.net", "op1")
+        .unwrap()
+        .signing_time(Some(now));
     config.operator_signer = Some(op);
     let registry = IdentityRegistry::new(config);
     let identity = registry.create_domain("example.com", now).unwrap();

@@ -29,9 +29,9 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn ed_signer(selector: &str) -> Signer {
-    let mut s = Signer::new(key("ed25519.pem"), "example.com", selector).expect("signer");
-    s.signing_time(Some(NOW));
-    s
+    Signer::new(key("ed25519.pem"), "example.com", selector)
+        .expect("signer")
+        .signing_time(Some(NOW))
 }
 
 fn verifier() -> Verifier {
@@ -141,8 +141,7 @@ fn header_block_over_1_mib_is_refused_quickly() {
     assert!(signer.sign(&under).is_ok());
 
     // The cap is configurable.
-    let mut small = ed_signer("sel");
-    small.limits(Limits {
+    let small = ed_signer("sel").limits(Limits {
         max_header_bytes: 100,
         max_header_fields: 1000,
     });
@@ -177,8 +176,7 @@ fn more_than_1000_header_fields_are_refused_quickly() {
             Err(too_many.clone())
         );
     }
-    let mut few = ed_signer("sel");
-    few.limits(Limits {
+    let few = ed_signer("sel").limits(Limits {
         max_header_bytes: MIB,
         max_header_fields: 3,
     });
@@ -254,8 +252,7 @@ fn signing_and_verifying_time_is_linear_in_body_size() {
     let small = shapes(MIB);
     let large = shapes(8 * MIB);
     for c in [Canonicalization::Simple, Canonicalization::Relaxed] {
-        let mut signer = ed_signer("sel");
-        signer.canonicalization(Canonicalizer::new(c, c));
+        let signer = ed_signer("sel").canonicalization(Canonicalizer::new(c, c));
         let record = key("ed25519.pem").dns_record();
         let lookup = |_: &str| Ok(vec![record.clone()]);
         for ((what, s), (_, l)) in small.iter().zip(&large) {
@@ -313,9 +310,8 @@ fn header_time_is_linear() {
         ("many fields", &fields),
     ] {
         for c in [Canonicalization::Simple, Canonicalization::Relaxed] {
-            let mut signer = ed_signer("sel");
-            signer.canonicalization(Canonicalizer::new(c, c));
-            signer.limits(Limits {
+            let mut signer = ed_signer("sel").canonicalization(Canonicalizer::new(c, c));
+            signer = signer.limits(Limits {
                 max_header_bytes: 2 * MIB,
                 max_header_fields: MIB,
             });
@@ -347,8 +343,7 @@ fn fifty_megabyte_single_line_body_signs_and_verifies() {
     drop(body);
     let record = key("ed25519.pem").dns_record();
     for c in [Canonicalization::Simple, Canonicalization::Relaxed] {
-        let mut signer = ed_signer("sel");
-        signer.canonicalization(Canonicalizer::new(c, c));
+        let signer = ed_signer("sel").canonicalization(Canonicalizer::new(c, c));
         let start = Instant::now();
         let signed = signer.sign(&m).expect("a 50 MB body signs");
         let took = start.elapsed();
@@ -467,8 +462,9 @@ fn rsa_record_of_bits(bits: usize) -> String {
 #[test]
 fn rsa_key_records_over_4096_bits_are_refused_quickly() {
     let m = {
-        let mut s = Signer::new(key("rsa1024.pem"), "example.com", "rsa").expect("signer");
-        s.signing_time(Some(NOW));
+        let s = Signer::new(key("rsa1024.pem"), "example.com", "rsa")
+            .expect("signer")
+            .signing_time(Some(NOW));
         s.sign_message(&headers_then_body(b"", b"hi\r\n"))
             .expect("sign")
     };
@@ -496,8 +492,9 @@ fn rsa_key_records_over_4096_bits_are_refused_quickly() {
     // 4096 bits is the largest accepted: signs and verifies.
     let k4096 = key("rsa4096.pem");
     assert_eq!(k4096.bits(), 4096);
-    let mut s = Signer::new(k4096.clone(), "example.com", "big").expect("signer");
-    s.signing_time(Some(NOW));
+    let s = Signer::new(k4096.clone(), "example.com", "big")
+        .expect("signer")
+        .signing_time(Some(NOW));
     let m = s
         .sign_message(&headers_then_body(b"", b"hi\r\n"))
         .expect("sign");

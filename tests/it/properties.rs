@@ -216,9 +216,10 @@ fn canonicalization() -> impl Strategy<Value = Canonicalizer> {
 // ---------------------------------------------------------------------------------------
 
 fn signer(c: Canonicalizer) -> Signer {
-    let mut s = Signer::new(key("ed25519.pem"), DOMAIN, SELECTOR).expect("signer");
-    s.canonicalization(c).signing_time(Some(NOW));
-    s
+    Signer::new(key("ed25519.pem"), DOMAIN, SELECTOR)
+        .expect("signer")
+        .canonicalization(c)
+        .signing_time(Some(NOW))
 }
 
 /// The status and reason of the first (topmost) signature of `message`.
@@ -504,7 +505,7 @@ fn fuzz_regression_header_name_with_semicolon() {
     );
     signs_and_verifies_or_refuses(b"From: alice@example.com\r\nResent-;x=1: y\r\n\r\nHi\r\n");
     // The same through an explicit header list: refused up front.
-    let mut s = signer(Canonicalizer::default());
+    let s = signer(Canonicalizer::default());
     assert!(
         matches!(
             s.headers(["from", "x;y"]),

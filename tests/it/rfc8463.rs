@@ -40,25 +40,26 @@ fn keys_load_and_match_published_records() {
 #[test]
 fn signing_the_rfc_message_gives_its_body_hash() {
     let key = SigningKey::load(&rfc("rfc8463-ed25519-seed.b64")).unwrap();
-    let mut s = Signer::new(key, "football.example.com", "brisbane").unwrap();
-    s.canonicalization(Canonicalizer::new(
-        Canonicalization::Relaxed,
-        Canonicalization::Relaxed,
-    ))
-    .headers([
-        "from",
-        "to",
-        "subject",
-        "date",
-        "message-id",
-        "from",
-        "subject",
-        "date",
-    ])
-    .unwrap()
-    .identity(Some("@football.example.com"))
-    .unwrap()
-    .signing_time(Some(1528637909));
+    let s = Signer::new(key, "football.example.com", "brisbane")
+        .unwrap()
+        .canonicalization(Canonicalizer::new(
+            Canonicalization::Relaxed,
+            Canonicalization::Relaxed,
+        ))
+        .headers([
+            "from",
+            "to",
+            "subject",
+            "date",
+            "message-id",
+            "from",
+            "subject",
+            "date",
+        ])
+        .unwrap()
+        .identity(Some("@football.example.com"))
+        .unwrap()
+        .signing_time(Some(1528637909));
     let signed = s.sign(&rfc("rfc8463-unsigned.eml")).unwrap();
     let header = signed.headers[0].replace("\r\n ", "");
     assert!(

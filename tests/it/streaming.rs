@@ -16,8 +16,9 @@ fn signers() -> Vec<Signer> {
         ("rsa1024.pem", Canonicalizer::new(Relaxed, Simple)),
         ("ed25519.pem", Canonicalizer::new(Simple, Simple)),
     ] {
-        let mut s = Signer::new(key(file), "example.com", "sel").unwrap();
-        s.canonicalization(c)
+        let s = Signer::new(key(file), "example.com", "sel")
+            .unwrap()
+            .canonicalization(c)
             .signing_time(Some(1_700_000_000))
             .self_check(true);
         out.push(s);
