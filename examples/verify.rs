@@ -42,10 +42,7 @@ fn run() -> Result<bool, String> {
     std::io::stdin()
         .read_to_end(&mut msg)
         .map_err(|e| format!("cannot read stdin: {e}"))?;
-    let verifier = Verifier::new(VerifyOptions {
-        now,
-        ..Default::default()
-    });
+    let verifier = Verifier::new(VerifyOptions::default().with_now(now));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| e.to_string())?;

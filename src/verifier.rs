@@ -37,28 +37,27 @@ pub enum BodyLengthPolicy {
     AcceptAndReport,
 }
 
-/// Verifier settings; every field has the documented default.
+/// Verifier settings: [`VerifyOptions::default`], then `with_*` methods that take and give
+/// back the options, so a configured verifier is one expression:
+///
+/// ```
+/// use easydkim::{Verifier, VerifyOptions};
+///
+/// let verifier = Verifier::new(VerifyOptions::default().with_now(Some(1_800_000_000)));
+/// assert_eq!(verifier.options().now(), Some(1_800_000_000));
+/// ```
+///
+/// Every value of every setting is valid; the getters document the defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyOptions {
-    /// The time to verify at (Unix seconds); default: the clock.
-    pub now: Option<u64>,
-    /// Clock skew tolerated for `t=` in the future and `x=` in the past (default 300 s).
-    pub max_skew: u64,
-    /// Accept `rsa-sha1` signatures (default no, RFC 8301).
-    pub allow_sha1: bool,
-    /// Policy for `l=` (default [`BodyLengthPolicy::AcceptAndReport`]).
-    pub body_length: BodyLengthPolicy,
-    /// Signatures evaluated at most (default 10); the rest are reported neutral.
-    pub max_signatures: usize,
-    /// Distinct key lookups at most (default 10); signatures needing more are neutral.
-    pub max_key_lookups: usize,
-    /// Limits for splitting the message.
-    pub limits: Limits,
-    /// Fail a signature that verifies when the message has more From fields than its `h=`
-    /// covers (default yes): a From added above the signed one is the author readers see,
-    /// and the signature does not vouch for it (RFC 6376 8.15; signers prevent it by
-    /// oversigning From, as ours does).
-    pub reject_unsigned_from: bool,
+    now: Option<u64>,
+    max_skew: u64,
+    allow_sha1: bool,
+    body_length: BodyLengthPolicy,
+    max_signatures: usize,
+    max_key_lookups: usize,
+    limits: Limits,
+    reject_unsigned_from: bool,
 }
 
 impl Default for VerifyOptions {
@@ -73,6 +72,107 @@ impl Default for VerifyOptions {
             limits: Limits::default(),
             reject_unsigned_from: true,
         }
+    }
+}
+
+impl VerifyOptions {
+    /// The time to verify at (Unix seconds); default `None`: the clock.
+    pub fn now(&self) -> Option<u64> {
+        self.now
+    }
+
+    /// Clock skew tolerated for `t=` in the future and `x=` in the past (default 300 s).
+    pub fn max_skew(&self) -> u64 {
+        self.max_skew
+    }
+
+    /// Whether `rsa-sha1` signatures are accepted (default no, RFC 8301).
+    pub fn allow_sha1(&self) -> bool {
+        self.allow_sha1
+    }
+
+    /// Policy for `l=` (default [`BodyLengthPolicy::AcceptAndReport`]).
+    pub fn body_length(&self) -> BodyLengthPolicy {
+        self.body_length
+    }
+
+    /// Signatures evaluated at most (default 10); the rest are reported neutral.
+    pub fn max_signatures(&self) -> usize {
+        self.max_signatures
+    }
+
+    /// Distinct key lookups at most (default 10); signatures needing more are neutral.
+    pub fn max_key_lookups(&self) -> usize {
+        self.max_key_lookups
+    }
+
+    /// Limits for splitting the message (default [`Limits::default`]).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether a signature that verifies fails when the message has more From fields than
+    /// its `h=` covers (default yes): a From added above the signed one is the author
+    /// readers see, and the signature does not vouch for it (RFC 6376 8.15; signers prevent
+    /// it by oversigning From, as ours does).
+    pub fn reject_unsigned_from(&self) -> bool {
+        self.reject_unsigned_from
+    }
+
+    /// Verifies as of `now` (Unix seconds) instead of the clock.
+    #[must_use]
+    pub fn with_now(mut self, now: Option<u64>) -> Self {
+        self.now = now;
+        self
+    }
+
+    /// Sets the tolerated clock skew in seconds.
+    #[must_use]
+    pub fn with_max_skew(mut self, secs: u64) -> Self {
+        self.max_skew = secs;
+        self
+    }
+
+    /// Accepts (or refuses) `rsa-sha1` signatures.
+    #[must_use]
+    pub fn with_allow_sha1(mut self, on: bool) -> Self {
+        self.allow_sha1 = on;
+        self
+    }
+
+    /// Sets the policy for `l=`.
+    #[must_use]
+    pub fn with_body_length(mut self, policy: BodyLengthPolicy) -> Self {
+        self.body_length = policy;
+        self
+    }
+
+    /// Sets how many signatures are evaluated at most.
+    #[must_use]
+    pub fn with_max_signatures(mut self, n: usize) -> Self {
+        self.max_signatures = n;
+        self
+    }
+
+    /// Sets how many distinct key lookups are made at most.
+    #[must_use]
+    pub fn with_max_key_lookups(mut self, n: usize) -> Self {
+        self.max_key_lookups = n;
+        self
+    }
+
+    /// Sets the limits for splitting the message.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Fails (or not) signatures whose `h=` does not cover every From field.
+    #[must_use]
+    pub fn with_reject_unsigned_from(mut self, on: bool) -> Self {
+        self.reject_unsigned_from = on;
+        self
     }
 }
 

@@ -44,15 +44,15 @@ static RECORD: LazyLock<String> = LazyLock::new(|| {
 
 static VERIFIER: LazyLock<Verifier> = LazyLock::new(|| {
     let defaults = Limits::default();
-    Verifier::new(VerifyOptions {
-        now: Some(NOW),
-        // Room for the new header on top of an input at the signer's limits.
-        limits: Limits {
-            max_header_bytes: defaults.max_header_bytes + 64 * 1024,
-            max_header_fields: defaults.max_header_fields + 1,
-        },
-        ..VerifyOptions::default()
-    })
+    // Room for the new header on top of an input at the signer's limits.
+    Verifier::new(
+        VerifyOptions::default()
+            .with_now(Some(NOW))
+            .with_limits(Limits {
+                max_header_bytes: defaults.max_header_bytes + 64 * 1024,
+                max_header_fields: defaults.max_header_fields + 1,
+            }),
+    )
 });
 
 fuzz_target!(|data: &[u8]| {

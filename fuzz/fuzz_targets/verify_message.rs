@@ -22,12 +22,8 @@ static RECORDS: LazyLock<(String, String)> = LazyLock::new(|| {
     (ed.dns_record(), rsa.dns_record())
 });
 
-static VERIFIER: LazyLock<Verifier> = LazyLock::new(|| {
-    Verifier::new(VerifyOptions {
-        now: Some(NOW),
-        ..VerifyOptions::default()
-    })
-});
+static VERIFIER: LazyLock<Verifier> =
+    LazyLock::new(|| Verifier::new(VerifyOptions::default().with_now(Some(NOW))));
 
 fuzz_target!(|data: &[u8]| {
     let (ed, rsa) = &*RECORDS;

@@ -122,10 +122,7 @@ impl IdentityRegistry {
                 .and_then(|id| id.current_key_spec()),
             TenantSignature::Unsigned(_) => None,
         };
-        let verifier = Verifier::new(VerifyOptions {
-            now: Some(now),
-            ..VerifyOptions::default()
-        });
+        let verifier = Verifier::new(VerifyOptions::default().with_now(Some(now)));
         let results = verifier
             .verify(dns, &outcome.message)
             .await

@@ -777,14 +777,9 @@ fn signed_with(reply: &str, dns: &StaticDns, now: u64) -> Option<String> {
     let message = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .expect("base64");
-    let results = block_on(
-        Verifier::new(VerifyOptions {
-            now: Some(now),
-            ..VerifyOptions::default()
-        })
-        .verify(dns, &message),
-    )
-    .expect("verify");
+    let results =
+        block_on(Verifier::new(VerifyOptions::default().with_now(Some(now))).verify(dns, &message))
+            .expect("verify");
     assert!(
         !results.is_empty() && results.iter().all(|r| r.status == Status::Pass),
         "signature s={selector} does not verify: {results:?}"

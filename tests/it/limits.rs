@@ -35,10 +35,7 @@ fn ed_signer(selector: &str) -> Signer {
 }
 
 fn verifier() -> Verifier {
-    Verifier::new(VerifyOptions {
-        now: Some(NOW),
-        ..VerifyOptions::default()
-    })
+    Verifier::new(VerifyOptions::default().with_now(Some(NOW)))
 }
 
 /// Runs `f`, asserting it takes less than [`QUICK`]; returns its result.
@@ -68,8 +65,8 @@ fn default_limits_are_documented_values() {
     assert_eq!(l.max_header_bytes, MIB);
     assert_eq!(l.max_header_fields, 1000);
     let v = VerifyOptions::default();
-    assert_eq!(v.max_signatures, 10);
-    assert_eq!(v.max_key_lookups, 10);
+    assert_eq!(v.max_signatures(), 10);
+    assert_eq!(v.max_key_lookups(), 10);
     assert_eq!(easydkim::key::MAX_RSA_BITS, 4096);
     assert_eq!(easydkim::key::MIN_RSA_BITS, 1024);
 }
@@ -417,11 +414,11 @@ fn only_ten_signatures_are_evaluated() {
 fn only_ten_distinct_key_lookups_are_made() {
     let record = key("ed25519.pem").dns_record();
     let m = signed_times(14, true);
-    let v = Verifier::new(VerifyOptions {
-        now: Some(NOW),
-        max_signatures: 100,
-        ..VerifyOptions::default()
-    });
+    let v = Verifier::new(
+        VerifyOptions::default()
+            .with_now(Some(NOW))
+            .with_max_signatures(100),
+    );
     let lookups = Cell::new(0);
     let results = v
         .verify_with_keys(&m, |_| {

@@ -283,10 +283,7 @@ fn check_sign(reg: &IdentityRegistry, dns: &StaticDns, from: &str, expected: &Re
             assert_eq!(sigs.len(), 1, "{from}");
             assert_eq!(tag(&sigs[0], "d"), choice.domain.as_str(), "{from}");
             assert_eq!(tag(&sigs[0], "s"), choice.selector, "{from}");
-            let verifier = Verifier::new(VerifyOptions {
-                now: Some(NOW),
-                ..VerifyOptions::default()
-            });
+            let verifier = Verifier::new(VerifyOptions::default().with_now(Some(NOW)));
             let results = block_on(verifier.verify(dns, &out.message)).expect("verify");
             assert_eq!(results.len(), 1);
             assert_eq!(results[0].status, Status::Pass, "{from}: {results:?}");

@@ -225,10 +225,7 @@ fn signer(c: Canonicalizer) -> Signer {
 /// The status and reason of the first (topmost) signature of `message`.
 fn verify_first(message: &[u8]) -> (Status, Option<FailureReason>) {
     let record = key("ed25519.pem").dns_record();
-    let verifier = Verifier::new(VerifyOptions {
-        now: Some(NOW),
-        ..VerifyOptions::default()
-    });
+    let verifier = Verifier::new(VerifyOptions::default().with_now(Some(NOW)));
     let results = verifier
         .verify_with_keys(message, |name| {
             if name == format!("{SELECTOR}._domainkey.{DOMAIN}") {

@@ -390,10 +390,7 @@ fn rsa4096_key_record_is_split_into_255_byte_strings_that_verify() {
     assert_eq!(sigs.len(), 1);
     assert_eq!(tag(&sigs[0], "s"), T1);
     assert_eq!(tag(&sigs[0], "a"), "rsa-sha256");
-    let verifier = Verifier::new(VerifyOptions {
-        now: Some(T0 + H),
-        ..VerifyOptions::default()
-    });
+    let verifier = Verifier::new(VerifyOptions::default().with_now(Some(T0 + H)));
     let results = block_on(verifier.verify(&dns, &out.message)).expect("verify");
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].status, Status::Pass, "{results:?}");

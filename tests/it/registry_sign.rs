@@ -75,10 +75,7 @@ fn easy_example_com(c: RegistryConfig) -> (IdentityRegistry, StaticDns) {
 }
 
 fn verifier() -> Verifier {
-    Verifier::new(VerifyOptions {
-        now: Some(NOW),
-        ..VerifyOptions::default()
-    })
+    Verifier::new(VerifyOptions::default().with_now(Some(NOW)))
 }
 
 /// Our verifier's status for each signature with `d=` one of `domains`, by `d=`.

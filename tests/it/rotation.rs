@@ -72,10 +72,7 @@ pub(crate) fn send(reg: &IdentityRegistry, from: &str, t: u64, label: &str) -> S
 
 /// Our verifier's `(s=, status)` for each signature of `message`, as of `now`.
 pub(crate) fn ours(dns: &StaticDns, message: &[u8], now: u64) -> Vec<(String, Status)> {
-    let v = Verifier::new(VerifyOptions {
-        now: Some(now),
-        ..VerifyOptions::default()
-    });
+    let v = Verifier::new(VerifyOptions::default().with_now(Some(now)));
     block_on(v.verify(dns, message))
         .expect("verify")
         .into_iter()

@@ -36,10 +36,7 @@ fn create_published(reg: &IdentityRegistry, dns: &StaticDns, domain: &str) {
 }
 
 fn verifier() -> Verifier {
-    Verifier::new(VerifyOptions {
-        now: Some(NOW),
-        ..VerifyOptions::default()
-    })
+    Verifier::new(VerifyOptions::default().with_now(Some(NOW)))
 }
 
 #[test]

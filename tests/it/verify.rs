@@ -27,10 +27,7 @@ fn verify(dns: &StaticDns, msg: &[u8]) -> Vec<VerificationResult> {
     verify_at(
         dns,
         msg,
-        VerifyOptions {
-            now: Some(1_800_000_000),
-            ..Default::default()
-        },
+        VerifyOptions::default().with_now(Some(1_800_000_000)),
     )
 }
 
@@ -71,10 +68,7 @@ fn edit(signed: &[u8], from: &str, to: &str) -> Vec<u8> {
 
 #[test]
 fn rfc8463_both_signatures_verify() {
-    let opts = VerifyOptions {
-        now: Some(1528637909 + 60),
-        ..Default::default()
-    };
+    let opts = VerifyOptions::default().with_now(Some(1528637909 + 60));
     let r = verify_at(&rfc_dns(), &rfc("rfc8463-signed.eml"), opts);
     assert_eq!(r.len(), 2);
     for res in &r {
@@ -239,10 +233,10 @@ fn body_length_policies() {
     s = s.body_length(true);
     let mut signed = s.sign_message(MSG).unwrap();
     signed.extend_from_slice(b"Appended by an attacker.\r\n");
-    let opts = |p| VerifyOptions {
-        now: Some(NOW),
-        body_length: p,
-        ..Default::default()
+    let opts = |p| {
+        VerifyOptions::default()
+            .with_now(Some(NOW))
+            .with_body_length(p)
     };
     let r = one(verify_at(
         &dns,
@@ -407,11 +401,9 @@ fn unsigned_from_added_above_the_signed_one_fails() {
     );
     // The untouched message passes, and the check can be turned off.
     assert_eq!(one(verify(&dns, &signed)).status, Status::Pass);
-    let lenient = VerifyOptions {
-        now: Some(NOW),
-        reject_unsigned_from: false,
-        ..Default::default()
-    };
+    let lenient = VerifyOptions::default()
+        .with_now(Some(NOW))
+        .with_reject_unsigned_from(false);
     assert_eq!(
         one(verify_at(&dns, &attacked, lenient)).status,
         Status::Pass
