@@ -732,7 +732,7 @@ mod interruption {
             "active_since",
             "next_key_spec",
             "key_spec_changed_at",
-            "downgraded_to_1024",
+            "downgraded_to_1024_at",
             "dual",
             "signing_zone",
             "replica_of",
