@@ -95,14 +95,16 @@ impl TokenSource for OsTokenSource {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct RegistryConfig {
-    /// Region name, e.g. `eu-west-1`.
-    pub region: String,
+    /// Region name, e.g. `eu-west-1` (validated by [`RegistryConfig::new`]; read with
+    /// [`RegistryConfig::region`]).
+    region: String,
     /// The operator's zone for key records, e.g. `dkim.mail.example.net`.
     pub signing_zone: DomainName,
-    /// Label of the verification TXT (default `_easydkim`).
-    pub verification_label: String,
+    /// Label of the verification TXT (default `_easydkim`; see
+    /// [`RegistryConfig::with_verification_record`]).
+    verification_label: String,
     /// Prefix accepted on the verification TXT value (default `easydkim:`).
-    pub verification_prefix: String,
+    verification_prefix: String,
     /// Spec of new Easy DKIM keys (default RSA-2048; RSA-1024 as in the original Easy DKIM).
     /// Each identity starts with it as its `next_key_spec`, which
     /// [`set_next_key_spec`](IdentityRegistry::set_next_key_spec) changes.
@@ -166,8 +168,18 @@ impl std::fmt::Debug for RegistryConfig {
 }
 
 impl RegistryConfig {
-    /// Defaults for a region and signing zone.
+    /// Defaults for a region and signing zone. The region is a name of 1 to 64 ASCII
+    /// letters, digits, `-` and `_` (it names the registry in events, snapshots and the
+    /// shared store); the zone a domain name.
     pub fn new(region: &str, signing_zone: &str) -> Result<Self, RegistryError> {
+        let valid_region = !region.is_empty()
+            && region.len() <= 64
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid_region {
+            return Err(RegistryError::InvalidRegion(region.to_string()));
+        }
         Ok(RegistryConfig {
             region: region.to_string(),
             signing_zone: DomainName::parse(signing_zone)?,
@@ -186,6 +198,44 @@ impl RegistryConfig {
             rotation_overlap: Duration::from_secs(7 * 24 * 3600),
             auto_rotate: true,
         })
+    }
+
+    /// The region name.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The label of the verification TXT (`<label>.<domain>`) and the prefix of its value.
+    pub fn verification_record(&self) -> (&str, &str) {
+        (&self.verification_label, &self.verification_prefix)
+    }
+
+    /// Sets the verification TXT's label (default `_easydkim`) and value prefix (default
+    /// `easydkim:`), e.g. `_amazonses` and `""` for SES's own record shape. The label must
+    /// be one DNS label (1 to 63 letters, digits, `-`, `_`), the prefix printable ASCII
+    /// without `"`, `\` or `;`; otherwise [`RegistryError::InvalidVerificationRecord`].
+    pub fn with_verification_record(
+        mut self,
+        label: &str,
+        prefix: &str,
+    ) -> Result<Self, RegistryError> {
+        let label_ok = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let prefix_ok = prefix
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'"' | b'\\' | b';'));
+        if !label_ok || !prefix_ok {
+            return Err(RegistryError::InvalidVerificationRecord {
+                label: label.to_string(),
+                prefix: prefix.to_string(),
+            });
+        }
+        self.verification_label = label.to_string();
+        self.verification_prefix = prefix.to_string();
+        Ok(self)
     }
 }
 
@@ -252,6 +302,19 @@ pub enum RegistryError {
     /// Two registries for one region.
     #[error("region {0} already has a registry")]
     DuplicateRegion(String),
+    /// A region name that is empty, longer than 64 characters or has characters other
+    /// than ASCII letters, digits, `-` and `_`.
+    #[error("invalid region name `{0}`: use 1 to 64 ASCII letters, digits, `-` and `_`")]
+    InvalidRegion(String),
+    /// A verification record label that is not one DNS label, or a value prefix that
+    /// cannot be written in a TXT value as is.
+    #[error("invalid verification record: label `{label}`, prefix `{prefix}`")]
+    InvalidVerificationRecord {
+        /// The label given.
+        label: String,
+        /// The prefix given.
+        prefix: String,
+    },
     /// `DomainSetup::EasyDkimWith` needs exactly three tokens and keys.
     #[error("Easy DKIM needs 3 tokens and keys, got {got}")]
     WrongEasyKeyCount {

@@ -77,3 +77,52 @@ fn same_domain_two_regions_independent_setups() {
         vec!["eu-west-1", "us-east-1"]
     );
 }
+
+/// The region names the registry everywhere (events, snapshots, the shared store): it is
+/// checked once, where the configuration is made, and cannot be changed around the check.
+#[test]
+fn region_names_are_validated_when_the_configuration_is_made() {
+    for bad in ["", "eu west 1", "eu/west", "é", &"x".repeat(65)] {
+        assert_eq!(
+            RegistryConfig::new(bad, "dkim.example.net").err(),
+            Some(easydkim::RegistryError::InvalidRegion(bad.to_string())),
+            "{bad:?}"
+        );
+    }
+    for good in ["eu-west-1", "us_east_2", "X", &"x".repeat(64)] {
+        let c = RegistryConfig::new(good, "dkim.example.net").expect(good);
+        assert_eq!(c.region(), good);
+    }
+}
+
+/// The verification record's label and prefix: checked, then used in the records handed
+/// to tenants.
+#[test]
+fn verification_record_shape_is_validated_and_used() {
+    use easydkim::registry::Purpose;
+    let c = RegistryConfig::new("eu-west-1", "dkim.example.net").expect("config");
+    assert_eq!(c.verification_record(), ("_easydkim", "easydkim:"));
+    for (label, prefix) in [("", "x"), ("a.b", "x"), ("_ok", "a\"b"), ("_ok", "a;b")] {
+        assert!(
+            matches!(
+                c.clone().with_verification_record(label, prefix),
+                Err(easydkim::RegistryError::InvalidVerificationRecord { .. })
+            ),
+            "{label:?} {prefix:?}"
+        );
+    }
+    let c = c
+        .with_verification_record("_amazonses", "")
+        .expect("SES shape");
+    let reg = easydkim::IdentityRegistry::new(c);
+    let id = reg
+        .create_domain_with("example.com", easydkim::DomainSetup::None, 0)
+        .expect("create");
+    let txt = reg
+        .tenant_records(&id)
+        .into_iter()
+        .find(|r| r.purpose == Purpose::Verification)
+        .expect("verification record");
+    assert_eq!(txt.name, "_amazonses.example.com");
+    assert!(!txt.value.starts_with("easydkim:"), "{}", txt.value);
+}
