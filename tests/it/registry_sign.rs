@@ -614,8 +614,8 @@ mod snapshot {
     fn snapshot_of_another_region_is_refused() {
         let (reg, _) = populated();
         let snap = reg.to_snapshot().expect("snapshot");
-        let mut other = config();
-        other.region = "us-east-1".into();
+        let other =
+            easydkim::RegistryConfig::new("us-east-1", crate::precedence::ZONE).expect("config");
         assert!(matches!(
             IdentityRegistry::from_snapshot(other, &snap),
             Err(RegistryError::Snapshot(_))

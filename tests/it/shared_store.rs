@@ -235,8 +235,7 @@ fn a_node_refuses_a_file_of_another_region() {
     let (_store, a) = open_at(&path);
     block_on(a.mutate(|r| r.create_domain(DOMAIN, T0))).expect("create");
 
-    let mut other = node_config();
-    other.region = "us-east-1".into();
+    let other = RegistryConfig::new("us-east-1", ZONE).expect("config");
     let store = Arc::new(FileRegistryStore::new(&path));
     let err = block_on(SharedRegistry::open(other, store, SharedOptions::default()))
         .expect_err("region mismatch");
