@@ -459,7 +459,7 @@ impl State {
     }
 
     /// Applies one change.
-    pub fn apply(&mut self, change: Change) {
+    pub(crate) fn apply(&mut self, change: Change) {
         match change {
             Change::Upsert(identity) => {
                 self.index
@@ -571,15 +571,6 @@ impl IdentityRegistry {
     /// The current state (a cheap `Arc` clone; it does not change under you).
     pub fn snapshot(&self) -> Arc<State> {
         self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Applies changes in one critical section.
-    pub fn apply(&self, changes: impl IntoIterator<Item = Change>) {
-        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
-        let state = Arc::make_mut(&mut guard);
-        for c in changes {
-            state.apply(c);
-        }
     }
 
     /// Runs `f` on the state under the write lock.
