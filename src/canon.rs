@@ -886,6 +886,46 @@ impl BodyHasher {
     }
 }
 
+/// Appends the canonical form of the fields named in `h=` to `out`, each name selecting the
+/// last not yet used instance of that field (RFC 6376 5.4.2); a name with no instance left
+/// contributes nothing.
+pub(crate) fn canonicalize_signed_headers(
+    msg: &crate::message::Message<'_>,
+    names: &[impl AsRef<str>],
+    canon: Canonicalization,
+    out: &mut Vec<u8>,
+) {
+    let fields = msg.fields();
+    // Which fields are used: bits for the usual header of up to 128 fields, else a vector.
+    let mut bits: u128 = 0;
+    let mut many = if fields.len() > 128 {
+        vec![false; fields.len()]
+    } else {
+        Vec::new()
+    };
+    for name in names {
+        let name = name.as_ref();
+        let used = |i: usize| {
+            if many.is_empty() {
+                bits >> i & 1 == 1
+            } else {
+                many[i]
+            }
+        };
+        if let Some(i) = (0..fields.len())
+            .rev()
+            .find(|&i| !used(i) && fields[i].is(name))
+        {
+            if many.is_empty() {
+                bits |= 1 << i;
+            } else {
+                many[i] = true;
+            }
+            canonicalize_header(canon, fields[i].raw(), out);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

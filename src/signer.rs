@@ -20,7 +20,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::canon::{canonicalize_header, BodyHash, BodyHasher, Canonicalization, Canonicalizer};
+use crate::canon::{
+    canonicalize_header, canonicalize_signed_headers, BodyHash, BodyHasher, Canonicalization,
+    Canonicalizer,
+};
 use crate::error::SignError;
 use crate::key::SigningKey;
 use crate::message::{Limits, LineEnding, Message, Warning};
@@ -638,46 +641,6 @@ fn ses_header_names<'a>(msg: &Message<'a>, profile: Profile) -> Vec<std::borrow:
         names.push(f.name_str());
     }
     names
-}
-
-/// Appends the canonical form of the fields named in `h=` to `out`, each name selecting the
-/// last not yet used instance of that field (RFC 6376 5.4.2); a name with no instance left
-/// contributes nothing.
-pub(crate) fn canonicalize_signed_headers(
-    msg: &Message<'_>,
-    names: &[impl AsRef<str>],
-    canon: Canonicalization,
-    out: &mut Vec<u8>,
-) {
-    let fields = msg.fields();
-    // Which fields are used: bits for the usual header of up to 128 fields, else a vector.
-    let mut bits: u128 = 0;
-    let mut many = if fields.len() > 128 {
-        vec![false; fields.len()]
-    } else {
-        Vec::new()
-    };
-    for name in names {
-        let name = name.as_ref();
-        let used = |i: usize| {
-            if many.is_empty() {
-                bits >> i & 1 == 1
-            } else {
-                many[i]
-            }
-        };
-        if let Some(i) = (0..fields.len())
-            .rev()
-            .find(|&i| !used(i) && fields[i].is(name))
-        {
-            if many.is_empty() {
-                bits |= 1 << i;
-            } else {
-                many[i] = true;
-            }
-            canonicalize_header(canon, fields[i].raw(), out);
-        }
-    }
 }
 
 fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<String, SignError> {

@@ -2,8 +2,10 @@
 //!
 //! The verifier is sans-I/O at its core: [`Verifier::verify_with_keys`] takes a function
 //! that answers key lookups, so it can run on records the caller already has (or on an
-//! in-memory key, which is how the signer's self-check uses it). [`Verifier::verify`] does
-//! the lookups through a [`DnsVerifier`], the same trait the registry uses.
+//! in-memory key, which is how the signer's self-check uses it); it does no I/O and does not
+//! know about DNS. [`Verifier::verify`] (in the `dns` layer above it) does
+//! the lookups through a [`DnsVerifier`](crate::DnsVerifier), the same trait the registry
+//! uses, and hands the answers to it.
 //!
 //! Each signature gets one [`VerificationResult`]: pass, fail, neutral, temperror or
 //! permerror, with a typed [`FailureReason`].
@@ -14,14 +16,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::canon::{canonicalize_header, BodyHash, BodyHasher, Canonicalization, Canonicalizer};
-use crate::dns::{DnsError, DnsVerifier};
+use crate::canon::{
+    canonicalize_header, canonicalize_signed_headers, BodyHash, BodyHasher, Canonicalization,
+    Canonicalizer,
+};
 use crate::error::MessageError;
 use crate::key::{Algorithm, KeyType, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
 use crate::message::{HeaderField, Limits, Message};
 use crate::names::DomainName;
 use crate::signature::{parse_tag_list, strip_fws, TagListError};
-use crate::signer::canonicalize_signed_headers;
 
 /// What to do with a signature whose `l=` leaves part of the body unsigned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -708,8 +711,22 @@ impl KeyRecord {
     }
 }
 
-/// The answer to a key lookup for [`Verifier::verify_with_keys`].
-pub type KeyLookup = Result<Vec<String>, DnsError>;
+/// The answer to a key lookup for [`Verifier::verify_with_keys`]: the TXT values at the
+/// name, or why there are none.
+pub type KeyLookup = Result<Vec<String>, KeyLookupError>;
+
+/// Why a key lookup gave no records.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyLookupError {
+    /// A definite answer: no such name, or no TXT record at it (the signature fails with
+    /// [`FailureReason::NoKey`]).
+    #[error("no key record")]
+    NotFound,
+    /// No answer now (the signature is a `temperror`; a later attempt may succeed).
+    #[error("key lookup failed for now: {0}")]
+    Transient(String),
+}
 
 /// An RFC 6376 verifier.
 #[derive(Clone, Debug, Default)]
@@ -745,25 +762,6 @@ impl Verifier {
             }
         }
         Ok(names)
-    }
-
-    /// Verifies every DKIM-Signature, fetching keys through `dns`.
-    pub async fn verify(
-        &self,
-        dns: &dyn DnsVerifier,
-        message: &[u8],
-    ) -> Result<Vec<VerificationResult>, MessageError> {
-        let mut answers: HashMap<String, KeyLookup> = HashMap::new();
-        for name in self.key_names(message)? {
-            let answer = dns.txt(&name).await;
-            answers.insert(name, answer);
-        }
-        self.verify_with_keys(message, |name| {
-            answers
-                .get(name)
-                .cloned()
-                .unwrap_or(Err(DnsError::Transient("not looked up".into())))
-        })
     }
 
     /// Verifies every DKIM-Signature, asking `lookup` for each key record name
@@ -851,7 +849,7 @@ fn verify_parsed(
     let perm = |r| VerificationResult::new(Status::PermError, Some(r));
     let records = match answer {
         Ok(r) => r,
-        Err(DnsError::Transient(detail)) => {
+        Err(KeyLookupError::Transient(detail)) => {
             return VerificationResult::new(
                 Status::TempError,
                 Some(FailureReason::DnsTransient {

@@ -8,7 +8,7 @@
 use std::sync::LazyLock;
 
 use easydkim::canon::{Canonicalization, Canonicalizer};
-use easydkim::dns::DnsError;
+use easydkim::verifier::KeyLookupError;
 use easydkim::{Limits, Message, Signer, SigningKey, Status, Verifier, VerifyOptions};
 use libfuzzer_sys::fuzz_target;
 
@@ -84,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
             if name.eq_ignore_ascii_case(KEY_NAME) {
                 Ok(vec![RECORD.clone()])
             } else {
-                Err(DnsError::NoSuchName)
+                Err(KeyLookupError::NotFound)
             }
         })
         .expect("a signed message splits");

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use easydkim::dns::DnsError;
+use easydkim::verifier::KeyLookupError;
 use easydkim::{Message, SigningKey, Verifier, VerifyOptions};
 use libfuzzer_sys::fuzz_target;
 
@@ -30,9 +30,9 @@ fuzz_target!(|data: &[u8]| {
     let result = VERIFIER.verify_with_keys(data, |name| {
         let lower = name.to_ascii_lowercase();
         if lower.contains("nxdomain") {
-            Err(DnsError::NoSuchName)
+            Err(KeyLookupError::NotFound)
         } else if lower.contains("tempfail") {
-            Err(DnsError::Transient("fuzz".into()))
+            Err(KeyLookupError::Transient("fuzz".into()))
         } else if lower.contains("rsa") {
             Ok(vec![rsa.clone()])
         } else if lower.contains("multi") {

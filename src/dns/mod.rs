@@ -12,6 +12,7 @@ use async_trait::async_trait;
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub mod hickory;
+mod verify;
 
 /// Why a lookup returned no records.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]

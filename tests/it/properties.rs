@@ -5,9 +5,9 @@
 //! or a body byte makes it fail, while the whitespace changes relaxed ignores do not.
 
 use easydkim::canon::{Canonicalization, Canonicalizer};
-use easydkim::dns::DnsError;
 use easydkim::signer::DEFAULT_SIGNED_HEADERS;
 use easydkim::verifier::FailureReason;
+use easydkim::verifier::KeyLookupError;
 use easydkim::{Signer, Status, Verifier, VerifyOptions};
 use proptest::prelude::*;
 
@@ -231,7 +231,7 @@ fn verify_first(message: &[u8]) -> (Status, Option<FailureReason>) {
             if name == format!("{SELECTOR}._domainkey.{DOMAIN}") {
                 Ok(vec![record.clone()])
             } else {
-                Err(DnsError::NoSuchName)
+                Err(KeyLookupError::NotFound)
             }
         })
         .expect("message splits");
