@@ -14,7 +14,7 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,39 +35,13 @@ use sha2::{Digest, Sha256};
 #[path = "../../tests/it/model.rs"]
 mod model;
 
-/// The library's fixtures (`tests/data` at the repository root).
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data")
-}
+/// The library's fixtures (`tests/data` at the repository root), for [`fixtures`].
+const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data");
 
-/// Every `tests/data/messages/*.eml` as `(file name, bytes)`, sorted by name.
-fn messages() -> Vec<(String, Vec<u8>)> {
-    let dir = data_dir().join("messages");
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .map(|p| {
-            let name = p
-                .file_name()
-                .expect("file name")
-                .to_string_lossy()
-                .into_owned();
-            let bytes =
-                std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
-            (name, bytes)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
+#[path = "../../tests/it/fixtures.rs"]
+mod fixtures;
 
-/// A test key from `tests/data/keys/<name>`.
-fn key(name: &str) -> SigningKey {
-    let path = data_dir().join("keys").join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    SigningKey::load(&bytes).unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
-}
+use fixtures::{key, messages};
 
 /// A fixed `t=` (2024-01-02 10:00:00 UTC) so signatures are reproducible.
 const SIGNING_TIME: u64 = 1_704_189_600;
@@ -110,8 +84,8 @@ static KEY_CACHE: LazyLock<TxtCache> = LazyLock::new(|| {
             &key(file).dns_record(),
         );
     }
-    let zone =
-        std::fs::read_to_string(data_dir().join("messages/foreign.zone")).expect("foreign.zone");
+    let zone = std::fs::read_to_string(Path::new(DATA_DIR).join("messages/foreign.zone"))
+        .expect("foreign.zone");
     for line in zone
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())

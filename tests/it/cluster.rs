@@ -106,7 +106,7 @@ fn free_port() -> u16 {
 static SERVERS: AtomicUsize = AtomicUsize::new(0);
 
 /// A PostgreSQL server in a temporary directory, stopped and removed on drop.
-pub struct PgServer {
+pub(crate) struct PgServer {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
@@ -114,7 +114,7 @@ pub struct PgServer {
 }
 
 impl PgServer {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let bin = pg_bin();
         let root = is_root();
         let dir = std::env::temp_dir().join(format!(
@@ -170,7 +170,7 @@ impl PgServer {
     }
 
     /// Starts (or restarts) the server and waits until it accepts connections.
-    pub fn resume(&self) {
+    pub(crate) fn resume(&self) {
         let opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=200",
             self.port,
@@ -188,7 +188,7 @@ impl PgServer {
     }
 
     /// Stops the server (fast shutdown: sessions are ended).
-    pub fn pause(&self) {
+    pub(crate) fn pause(&self) {
         run(
             self.cmd("pg_ctl")
                 .arg("-D")
@@ -198,7 +198,7 @@ impl PgServer {
         );
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!(
             "host=127.0.0.1 port={} user=easydkim dbname=postgres",
             self.port
@@ -206,7 +206,7 @@ impl PgServer {
     }
 
     /// The whole database as `pg_dump` text.
-    pub fn dump(&self) -> String {
+    pub(crate) fn dump(&self) -> String {
         let out = Command::new(self.bin.join("pg_dump"))
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-U", "easydkim", "-d", "postgres"])

@@ -12,7 +12,7 @@ fn rfc_dns() -> StaticDns {
     StaticDns::from_zone_lines(&String::from_utf8(rfc("dns.txt")).unwrap())
 }
 
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
