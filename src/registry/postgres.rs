@@ -331,8 +331,8 @@ impl Drop for PgStore {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> SharedError {
-    SharedError::Unavailable(e.to_string())
+fn unavailable(e: tokio_postgres::Error) -> SharedError {
+    SharedError::unavailable(e)
 }
 
 async fn connect(config: &Config) -> Result<Client, SharedError> {
@@ -435,7 +435,7 @@ impl PgStore {
                 if let Ok(mut g) = self.client.try_lock() {
                     *g = None;
                 }
-                Err(SharedError::Unavailable(format!(
+                Err(SharedError::unavailable_because(format!(
                     "no answer within {:?}",
                     self.options.operation_timeout
                 )))
@@ -874,7 +874,7 @@ impl RegistryStore for PgStore {
             }
             Ok(Ok(None)) => Ok(false),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(SharedError::Unavailable("leader lock: no answer".into())),
+            Err(_) => Err(SharedError::unavailable_because("leader lock: no answer")),
         }
     }
 

@@ -122,6 +122,24 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
+impl SharedError {
+    /// [`SharedError::Unavailable`] with its cause kept as the source.
+    pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        SharedError::Unavailable {
+            reason: e.to_string(),
+            source: Some(Box::new(e)),
+        }
+    }
+
+    /// [`SharedError::Unavailable`] without an underlying error (a timeout).
+    pub(crate) fn unavailable_because(reason: impl Into<String>) -> Self {
+        SharedError::Unavailable {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+}
+
 /// Errors of a shared store and of a node using one.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -130,8 +148,16 @@ pub enum SharedError {
     #[error("{0} changed in the store since it was read; the stale write was refused")]
     Conflict(IdentityName),
     /// The store cannot be reached or refused the operation (the node keeps its snapshot).
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    /// `source` is the driver's or the file system's error when there is one (e.g. a
+    /// `tokio_postgres::Error`, to read its SQLSTATE), `None` for a timeout.
+    #[error("store unavailable: {reason}")]
+    Unavailable {
+        /// What failed, in words.
+        reason: String,
+        /// The underlying error, kept typed.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The store holds data this node cannot read (undecryptable, malformed, newer format).
     #[error("store data unreadable: {0}")]
     Corrupt(String),

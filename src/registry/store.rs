@@ -679,7 +679,7 @@ impl FileRegistryStore {
         if e.is_corruption() {
             super::shared::SharedError::Corrupt(e.to_string())
         } else {
-            super::shared::SharedError::Unavailable(e.to_string())
+            super::shared::SharedError::unavailable(e)
         }
     }
 

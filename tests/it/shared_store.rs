@@ -607,7 +607,17 @@ fn signing_goes_on_from_the_snapshot_while_the_store_cannot_be_written() {
     // The store's directory disappears: commits fail ...
     std::fs::remove_dir_all(&sub).expect("remove state dir");
     match block_on(node.mutate(|r| r.set_signing_enabled(DOMAIN, false))) {
-        Err(SharedError::Unavailable(_)) => {}
+        Err(err @ SharedError::Unavailable { .. }) => {
+            // The file system's error is kept, typed, down the source chain.
+            let mut source = std::error::Error::source(&err);
+            let mut io = None;
+            while let Some(e) = source {
+                io = io.or(e.downcast_ref::<std::io::Error>());
+                source = e.source();
+            }
+            let io = io.unwrap_or_else(|| panic!("no io::Error in the chain of {err:?}"));
+            assert_eq!(io.kind(), std::io::ErrorKind::NotFound, "{io}");
+        }
         other => panic!("commit with the directory gone: {other:?}"),
     }
     let status = node.sync_status();
