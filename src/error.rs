@@ -25,6 +25,16 @@ pub enum MessageError {
         /// What the address parser said.
         reason: String,
     },
+    /// The From address parses, but is not a valid address to sign for (a domain or local
+    /// part that [`EmailAddress`](crate::EmailAddress) refuses); `source` says why.
+    #[error("From address `{address}` is not valid")]
+    FromAddressInvalid {
+        /// The address as parsed.
+        address: String,
+        /// Why it is not valid.
+        #[source]
+        source: NameError,
+    },
     /// The From address has no usable domain.
     #[error("From address `{address}` has no domain")]
     FromWithoutDomain {

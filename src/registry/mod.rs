@@ -1192,10 +1192,10 @@ impl IdentityRegistry {
                 (&local, &domain)
             } else {
                 let address = format!("{local}@{domain}");
-                parsed = EmailAddress::parse(&address).map_err(|e| {
-                    SignError::Message(MessageError::FromUnparsable {
-                        reason: e.to_string(),
-                        value: address.clone(),
+                parsed = EmailAddress::parse(&address).map_err(|source| {
+                    SignError::Message(MessageError::FromAddressInvalid {
+                        address: address.clone(),
+                        source,
                     })
                 })?;
                 (parsed.local_part(), parsed.domain().as_str())

@@ -659,3 +659,24 @@ mod snapshot {
         assert!(!debug.contains(&secret));
     }
 }
+
+/// A From that parses but names no valid address to sign for: a typed error that keeps the
+/// name error as its source, and no signature.
+#[test]
+fn from_address_that_is_not_valid_keeps_the_cause() {
+    let (reg, _) = easy_example_com(config_with(KeySpec::Ed25519, false));
+    let err = reg
+        .sign_at(b"From: a@-bad-.example\r\nSubject: x\r\n\r\nbody\r\n", NOW)
+        .expect_err("refused");
+    match &err {
+        SignError::Message(MessageError::FromAddressInvalid { address, source }) => {
+            assert_eq!(address, "a@-bad-.example");
+            assert!(
+                matches!(source, easydkim::NameError::HyphenAtLabelEdge { .. }),
+                "{source:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(std::error::Error::source(&err).is_some());
+}
