@@ -118,6 +118,7 @@ impl Profile {
 
 /// Which header fields to sign.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum HeaderSelection {
     /// [`DEFAULT_SIGNED_HEADERS`] that are present, plus oversigning of the present
     /// [`OVERSIGNED_HEADERS`] when enabled.

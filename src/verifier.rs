@@ -181,6 +181,7 @@ impl VerifyOptions {
 
 /// The outcome class of one signature (RFC 8601 2.7.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Status {
     /// The signature verified.
     Pass,

@@ -34,6 +34,7 @@ impl std::fmt::Display for VerificationStatus {
 /// What the last check found wrong (the names SES uses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum LastError {
     /// The record's name does not exist (NXDOMAIN).
     HostNotFound,
