@@ -124,6 +124,7 @@ pub struct StoredEvent {
 
 impl SharedError {
     /// [`SharedError::Unavailable`] with its cause kept as the source.
+    #[cfg(feature = "serde")]
     pub(crate) fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         SharedError::Unavailable {
             reason: e.to_string(),
@@ -132,6 +133,7 @@ impl SharedError {
     }
 
     /// [`SharedError::Unavailable`] without an underlying error (a timeout).
+    #[cfg(feature = "postgres")]
     pub(crate) fn unavailable_because(reason: impl Into<String>) -> Self {
         SharedError::Unavailable {
             reason: reason.into(),
