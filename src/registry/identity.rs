@@ -149,9 +149,6 @@ pub struct EasyState {
     /// When `next_key_spec` was last changed by
     /// [`set_next_key_spec`](super::IdentityRegistry::set_next_key_spec).
     pub key_spec_changed_at: Option<u64>,
-    /// When `next_key_spec` was last set to RSA-1024 (the one downgrade per 24 hours that
-    /// is exempt from the 24-hour rule is measured from it).
-    pub downgraded_to_1024_at: Option<u64>,
     /// The extra Ed25519 key, when dual signing is on.
     pub dual: Option<DualKey>,
     /// The zone of the key records and CNAME targets: the registry's signing zone at
@@ -178,7 +175,6 @@ impl EasyState {
             active_since: now,
             next_key_spec,
             key_spec_changed_at: None,
-            downgraded_to_1024_at: None,
             dual: None,
             signing_zone,
             replica_of: None,

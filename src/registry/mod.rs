@@ -796,10 +796,11 @@ impl IdentityRegistry {
                 expired_at: *expires,
             };
             match cur.verification.status {
-                VerificationStatus::Pending if now >= *expires => return Err(expired),
+                // Also once `refresh` has marked it Failed for that: say so, not "not pending".
+                VerificationStatus::Pending | VerificationStatus::Failed if now >= *expires => {
+                    return Err(expired)
+                }
                 VerificationStatus::Pending => {}
-                // Failed by `refresh` because the window passed: say so, not "not pending".
-                VerificationStatus::Failed if now >= *expires => return Err(expired),
                 status => {
                     return Err(RegistryError::NotPending {
                         identity: name.clone(),

@@ -566,7 +566,9 @@ impl IdentityRegistry {
     /// - a change is allowed at most once per [24 hours](KEY_SPEC_CHANGE_INTERVAL)
     ///   ([`RegistryError::KeySpecChangeTooSoon`] with the time to retry), except that the
     ///   first downgrade to RSA-1024 within any 24-hour period is always allowed (it still
-    ///   counts as a change for the next one).
+    ///   counts as a change for the next one). Since leaving 1024 again takes 24 hours, every
+    ///   downgrade to 1024 is the first of its period: a downgrade to 1024 is never refused
+    ///   as too soon.
     ///
     /// # Timeline
     ///
@@ -604,9 +606,6 @@ impl IdentityRegistry {
             if let Some((_, st)) = easy_parts_mut(&mut next) {
                 st.next_key_spec = spec;
                 st.key_spec_changed_at = Some(now);
-                if spec == KeySpec::Rsa1024 {
-                    st.downgraded_to_1024_at = Some(now);
-                }
             }
             Ok((Some(next), ()))
         })
@@ -780,14 +779,17 @@ fn key_spec_change_allowed(
             spec,
         });
     }
-    let within_a_day = |at: u64| now < at.saturating_add(KEY_SPEC_CHANGE_INTERVAL);
-    // The first downgrade to 1024 in the 24 hours up to now is exempt.
-    let exempt = spec == KeySpec::Rsa1024 && !state.downgraded_to_1024_at.is_some_and(within_a_day);
+    // SES exempts the first downgrade to 1024 within a 24-hour period. A downgrade to 1024
+    // is always the first of its period: after one, moving away from 1024 again is a
+    // change that must wait 24 hours, so no second downgrade can follow within them.
+    let exempt = spec == KeySpec::Rsa1024;
     match state.key_spec_changed_at {
-        Some(at) if within_a_day(at) && !exempt => Err(RegistryError::KeySpecChangeTooSoon {
-            identity: identity.clone(),
-            retry_at: at.saturating_add(KEY_SPEC_CHANGE_INTERVAL),
-        }),
+        Some(at) if now < at.saturating_add(KEY_SPEC_CHANGE_INTERVAL) && !exempt => {
+            Err(RegistryError::KeySpecChangeTooSoon {
+                identity: identity.clone(),
+                retry_at: at.saturating_add(KEY_SPEC_CHANGE_INTERVAL),
+            })
+        }
         _ => Ok(()),
     }
 }
@@ -806,7 +808,6 @@ fn same_easy(a: (&[EasyKey], &EasyState), b: (&[EasyKey], &EasyState)) -> bool {
         && sa.active_since == sb.active_since
         && sa.next_key_spec == sb.next_key_spec
         && sa.key_spec_changed_at == sb.key_spec_changed_at
-        && sa.downgraded_to_1024_at == sb.downgraded_to_1024_at
 }
 
 impl Regions {

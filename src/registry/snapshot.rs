@@ -98,13 +98,6 @@ pub enum DkimSnapshot {
         /// When the next key spec was last changed.
         #[serde(default)]
         key_spec_changed_at: Option<u64>,
-        /// Snapshots before 0.2: whether a downgrade to RSA-1024 was made (read only, to
-        /// date it at `key_spec_changed_at` when the next spec is RSA-1024).
-        #[serde(default, skip_serializing)]
-        downgraded_to_1024: bool,
-        /// When the next key spec was last set to RSA-1024.
-        #[serde(default)]
-        downgraded_to_1024_at: Option<u64>,
         /// The dual-signing key.
         #[serde(default)]
         dual: Option<DualSnapshot>,
@@ -194,8 +187,6 @@ fn restore_easy(
         active_since,
         next_key_spec,
         key_spec_changed_at,
-        downgraded_to_1024,
-        downgraded_to_1024_at,
         dual,
         signing_zone,
         replica_of,
@@ -259,11 +250,6 @@ fn restore_easy(
         active_since: active_since.unwrap_or(created_at),
         next_key_spec,
         key_spec_changed_at: *key_spec_changed_at,
-        downgraded_to_1024_at: downgraded_to_1024_at.or_else(|| {
-            (*downgraded_to_1024 && next_key_spec == KeySpec::Rsa1024)
-                .then_some(*key_spec_changed_at)
-                .flatten()
-        }),
         dual,
         signing_zone,
         replica_of: replica_of.clone(),
@@ -296,8 +282,6 @@ impl IdentitySnapshot {
                 active_since: Some(state.active_since),
                 next_key_spec: Some(state.next_key_spec.to_string()),
                 key_spec_changed_at: state.key_spec_changed_at,
-                downgraded_to_1024: false,
-                downgraded_to_1024_at: state.downgraded_to_1024_at,
                 dual: state
                     .dual
                     .as_ref()

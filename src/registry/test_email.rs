@@ -6,6 +6,7 @@
 
 use crate::dns::DnsVerifier;
 use crate::key::KeySpec;
+use crate::message::Message;
 use crate::names::EmailAddress;
 use crate::signature::{parse_tag_list, strip_fws};
 use crate::verifier::{VerificationResult, Verifier, VerifyOptions};
@@ -127,8 +128,7 @@ impl IdentityRegistry {
             .verify(dns, &outcome.message)
             .await
             .map_err(|e| RegistryError::TestEmail(e.into()))?;
-        let prefix = &outcome.message[..outcome.message.len() - raw.len()];
-        let signatures = signature_fields(prefix)
+        let signatures = signature_fields(&outcome.message)?
             .into_iter()
             .zip(results)
             .map(
@@ -173,14 +173,15 @@ fn test_message_headers(sender: &EmailAddress, now: u64) -> Vec<u8> {
     .into_bytes()
 }
 
-/// `(d=, s=, h=)` of each DKIM-Signature field in `prefix` (the fields the signer wrote).
-fn signature_fields(prefix: &[u8]) -> Vec<(String, String, Vec<String>)> {
-    let text = String::from_utf8_lossy(prefix);
-    text.split("DKIM-Signature:")
-        .filter(|f| !f.trim().is_empty())
+/// `(d=, s=, h=)` of each DKIM-Signature field of `message`, top to bottom: the order of
+/// the verifier's results.
+fn signature_fields(message: &[u8]) -> Result<Vec<(String, String, Vec<String>)>, RegistryError> {
+    let msg = Message::parse(message).map_err(|e| RegistryError::TestEmail(e.into()))?;
+    Ok(msg
+        .fields_named("dkim-signature")
         .map(|field| {
-            let unfolded = strip_fws(field);
-            let tags = parse_tag_list(&unfolded).unwrap_or_default();
+            let value = strip_fws(&String::from_utf8_lossy(field.value()));
+            let tags = parse_tag_list(&value).unwrap_or_default();
             let get = |name: &str| {
                 tags.iter()
                     .find(|t| t.name == name)
@@ -190,7 +191,7 @@ fn signature_fields(prefix: &[u8]) -> Vec<(String, String, Vec<String>)> {
             let h = get("h").split(':').map(str::to_string).collect();
             (get("d"), get("s"), h)
         })
-        .collect()
+        .collect())
 }
 
 /// An RFC 5322 date in UTC, e.g. `Tue, 02 Jan 2024 10:00:00 +0000`.

@@ -732,13 +732,14 @@ mod interruption {
             "active_since",
             "next_key_spec",
             "key_spec_changed_at",
-            "downgraded_to_1024_at",
             "dual",
             "signing_zone",
             "replica_of",
         ] {
             assert!(dkim.remove(field).is_some(), "{field}");
         }
+        // Written before the key-length rule needed no history: the flag is ignored.
+        dkim.insert("downgraded_to_1024".into(), serde_json::Value::Bool(true));
         let old: Snapshot = serde_json::from_value(snap).expect("an old snapshot parses");
         let restored = IdentityRegistry::from_snapshot(config(), &old).expect("restore");
         let (x, y) = (
