@@ -35,11 +35,9 @@ use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
-use easydkim::dns::StaticDns;
-use easydkim::registry::{DomainSetup, RecordType};
 use easydkim::{
-    sign_all, Backend, BodyHasher, Canonicalization, Canonicalizer, IdentityRegistry, KeySpec,
-    RegistryConfig, Signer, SigningKey,
+    sign_all, Backend, BodyHasher, Canonicalization, Canonicalizer, DomainSetup, IdentityRegistry,
+    KeySpec, RecordType, RegistryConfig, Signer, SigningKey, StaticDns,
 };
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::{HeaderWriter, Writable};
@@ -552,7 +550,7 @@ fn bench_registry(c: &mut Criterion) {
     });
     // The registry's own work alone (the sender's identity resolved among 100,000, with
     // its chain), which the A/B difference above measures only within the noise.
-    let sender = easydkim::names::EmailAddress::parse("alice@example.com").unwrap();
+    let sender = easydkim::EmailAddress::parse("alice@example.com").unwrap();
     g.bench_function("resolve/100k-identities", |bn| {
         bn.iter(|| reg.resolve(&sender, 120))
     });
@@ -600,11 +598,11 @@ struct FarDns;
 
 #[async_trait::async_trait]
 impl easydkim::DnsVerifier for FarDns {
-    async fn txt(&self, _: &str) -> easydkim::dns::DnsResult<Vec<String>> {
+    async fn txt(&self, _: &str) -> easydkim::DnsResult<Vec<String>> {
         futures_timer::Delay::new(Duration::from_millis(1)).await;
         Err(easydkim::DnsError::NoSuchName)
     }
-    async fn cname(&self, _: &str) -> easydkim::dns::DnsResult<Vec<String>> {
+    async fn cname(&self, _: &str) -> easydkim::DnsResult<Vec<String>> {
         futures_timer::Delay::new(Duration::from_millis(1)).await;
         Err(easydkim::DnsError::NoSuchName)
     }

@@ -17,11 +17,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use easydkim::dns::hickory::HickoryDnsVerifier;
-use easydkim::registry::postgres::{EncryptionKey, PgOptions, PgStore};
-use easydkim::registry::shared::{SharedOptions, SharedRegistry};
-use easydkim::registry::{unix_now, Event, Notifier, RegistryError};
-use easydkim::RegistryConfig;
+use easydkim::hickory::HickoryDnsVerifier;
+use easydkim::postgres::{EncryptionKey, PgOptions, PgStore};
+use easydkim::shared::{SharedOptions, SharedRegistry};
+use easydkim::{unix_now, Event, Notifier, RegistryConfig, RegistryError};
 
 /// Prints each transition (a real service mails the tenant: see `EmailNotifier`).
 struct Print;
@@ -53,9 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let now = unix_now();
         match node.mutate(|r| r.create_domain(&domain, now)).await {
             Ok(_)
-            | Err(easydkim::registry::shared::SharedError::Registry(
-                RegistryError::IdentityExists(_),
-            )) => {}
+            | Err(easydkim::shared::SharedError::Registry(RegistryError::IdentityExists(_))) => {}
             Err(e) => return Err(e.into()),
         }
         let identity = node.registry().get_str(&domain)?;

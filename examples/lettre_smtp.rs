@@ -25,12 +25,12 @@
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use easydkim::dns::StaticDns;
 use easydkim::lettre_transport::SigningTransport;
-use easydkim::registry::records::to_csv;
-use easydkim::registry::{unix_now, RecordType};
-use easydkim::verifier::{Status, Verifier, VerifyOptions};
-use easydkim::{EmailAddress, IdentityRegistry, KeySpec, RegistryConfig, TenantSignature};
+use easydkim::StaticDns;
+use easydkim::{
+    unix_now, DnsRecord, EmailAddress, IdentityRegistry, KeySpec, RecordType, RegistryConfig,
+    Status, TenantSignature, Verifier, VerifyOptions,
+};
 use lettre::message::header::ContentType;
 use lettre::{Message, SmtpTransport, Transport};
 
@@ -129,7 +129,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let tenant = registry.tenant_records(&identity);
     let operator = registry.operator_records(&identity);
     println!("Records the tenant publishes in {domain} (CSV):\n");
-    print!("{}", to_csv(&tenant));
+    print!("{}", DnsRecord::to_csv(&tenant));
     println!("\nRecords the operator publishes in dkim.operator.example.net:\n");
     for r in &operator {
         println!("{}", r.zone_line());

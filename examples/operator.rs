@@ -35,10 +35,11 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use easydkim::dns::hickory::HickoryDnsVerifier;
-use easydkim::registry::records::to_csv;
-use easydkim::registry::{unix_now, Identity};
-use easydkim::{IdentityName, IdentityRegistry, KeySpec, RegistryConfig, VerificationStatus};
+use easydkim::hickory::HickoryDnsVerifier;
+use easydkim::{
+    unix_now, DnsRecord, Identity, IdentityName, IdentityRegistry, KeySpec, RegistryConfig,
+    VerificationStatus,
+};
 
 const USAGE: &str =
     "usage: operator [--region NAME] [--signing-zone ZONE] [--nameserver IP:PORT]... \
@@ -147,7 +148,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         let identity = registry.create_domain(name, now)?;
         println!("== {}: records for the tenant (CSV)\n", identity.name);
-        print!("{}", to_csv(&registry.tenant_records(&identity)));
+        print!("{}", DnsRecord::to_csv(&registry.tenant_records(&identity)));
         println!("\n== {}: records for the operator's zone\n", identity.name);
         for r in registry.operator_records(&identity) {
             println!("{}", r.zone_line());
@@ -205,9 +206,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn print_status(identity: &Identity) {
-    let last = |e: Option<easydkim::registry::LastError>| {
-        e.map(|e| format!(", last error {e}")).unwrap_or_default()
-    };
+    let last =
+        |e: Option<easydkim::LastError>| e.map(|e| format!(", last error {e}")).unwrap_or_default();
     match identity.name {
         IdentityName::Email(_) => println!("{}: verification {}", identity.name, identity.status()),
         IdentityName::Domain(_) => println!(

@@ -9,11 +9,10 @@
 //! 4. `refresh` sees them and the identity becomes verified;
 //! 5. a message from `alice@example.com` is signed and its signature verified.
 
-use easydkim::dns::StaticDns;
-use easydkim::registry::records::to_csv;
-use easydkim::registry::{unix_now, RecordType};
-use easydkim::verifier::{Verifier, VerifyOptions};
-use easydkim::{IdentityRegistry, KeySpec, RegistryConfig, TenantSignature};
+use easydkim::{
+    unix_now, DnsRecord, IdentityRegistry, KeySpec, RecordType, RegistryConfig, StaticDns,
+    TenantSignature, Verifier, VerifyOptions,
+};
 
 const MESSAGE: &[u8] = b"From: Alice <alice@example.com>\r\n\
 To: Bob <bob@example.org>\r\n\
@@ -39,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tenant = registry.tenant_records(&identity);
     let operator = registry.operator_records(&identity);
     println!("Records for the tenant to publish in example.com (CSV):\n");
-    print!("{}", to_csv(&tenant));
+    print!("{}", DnsRecord::to_csv(&tenant));
     println!("\nRecords for the operator to publish in dkim.mail.example.net:\n");
     for r in &operator {
         println!("{}", r.zone_line());

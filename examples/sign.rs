@@ -81,7 +81,7 @@ fn run() -> Result<Vec<u8>, String> {
     if let Some(c) = a.canon {
         let c: Canonicalizer = c
             .parse()
-            .map_err(|e: easydkim::canon::CanonicalizationParseError| e.to_string())?;
+            .map_err(|e: easydkim::CanonicalizationParseError| e.to_string())?;
         signer = signer.canonicalization(c);
     }
     if let Some(h) = a.headers {

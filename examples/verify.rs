@@ -11,8 +11,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use easydkim::dns::StaticDns;
-use easydkim::verifier::{Status, Verifier, VerifyOptions};
+use easydkim::{StaticDns, Status, Verifier, VerifyOptions};
 
 fn run() -> Result<bool, String> {
     let mut zone = None;

@@ -50,7 +50,7 @@ impl std::fmt::Display for Canonicalization {
 /// A header/body canonicalization pair, the `c=` tag of a signature.
 ///
 /// ```
-/// use easydkim::canon::{Canonicalization, Canonicalizer};
+/// use easydkim::{Canonicalization, Canonicalizer};
 /// let c: Canonicalizer = "relaxed/simple".parse().unwrap();
 /// assert_eq!(c.header, Canonicalization::Relaxed);
 /// assert_eq!(c.body, Canonicalization::Simple);
@@ -826,7 +826,7 @@ impl BodyHash {
 /// [`finish`](Self::finish). Any split of the body into chunks gives the same result.
 ///
 /// ```
-/// use easydkim::canon::{BodyHasher, Canonicalization};
+/// use easydkim::{BodyHasher, Canonicalization};
 /// let mut h = BodyHasher::new(Canonicalization::Relaxed);
 /// h.update(b"Hello  \r");
 /// h.update(b"\nworld\r\n\r\n");

@@ -32,10 +32,12 @@
 //! ```
 //! use std::sync::{Arc, Mutex};
 //!
-//! use easydkim::dns::StaticDns;
+//! use easydkim::StaticDns;
 //! use easydkim::lettre_transport::{OnSignError, SigningTransport};
-//! use easydkim::registry::{unix_now, RecordType};
-//! use easydkim::{DomainSetup, IdentityRegistry, KeySpec, RegistryConfig, Selector, SigningKey};
+//! use easydkim::{
+//!     unix_now, DomainSetup, IdentityRegistry, KeySpec, RecordType, RegistryConfig, Selector,
+//!     SigningKey,
+//! };
 //! use lettre::transport::stub::StubTransport;
 //! use lettre::{Message, Transport};
 //!

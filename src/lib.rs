@@ -10,8 +10,10 @@
 //! ## The operator's loop
 //!
 //! ```
-//! use easydkim::registry::{unix_now, RecordType};
-//! use easydkim::{IdentityRegistry, KeySpec, RegistryConfig, StaticDns, TenantSignature};
+//! use easydkim::{
+//!     unix_now, IdentityRegistry, KeySpec, RecordType, RegistryConfig, StaticDns,
+//!     TenantSignature,
+//! };
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!
@@ -63,7 +65,7 @@
 //!
 //! Under the registry, usable alone: [`Signer`] (RFC 6376, RFC 8301, RFC 8463; RSA and
 //! Ed25519; several signatures over one body pass with [`sign_all`]; streaming in
-//! [`stream`]), [`Verifier`], [`Canonicalizer`] and [`SigningKey`]. No I/O: the verifier
+//! [`StreamSigner`]), [`Verifier`], [`Canonicalizer`] and [`SigningKey`]. No I/O: the verifier
 //! looks keys up through the same [`DnsVerifier`] trait.
 //!
 //! ```
@@ -84,41 +86,81 @@
 //!
 //! | feature | adds |
 //! |---------|------|
-//! | `hickory` | `dns::hickory::HickoryDnsVerifier`, a production [`DnsVerifier`] on hickory-resolver (tokio) |
+//! | `hickory` | `hickory::HickoryDnsVerifier`, a production [`DnsVerifier`] on hickory-resolver (tokio) |
 //! | `openssl` | OpenSSL as a fast signing backend for RSA (every size) and Ed25519 ([`Backend`]); needs libssl-dev |
 //! | `aws-lc-rs` | aws-lc-rs as a fast backend for Ed25519 and RSA >= 2048 ([`Backend`]) |
-//! | `serde` | serializable registry snapshots (`registry::snapshot`) and the file store (`registry::store`) |
-//! | `postgres` | registry state shared by many nodes through PostgreSQL (`registry::postgres`) |
+//! | `serde` | the modules `snapshot` (serializable registry state) and `store` (the file store) |
+//! | `postgres` | the module `postgres`: registry state shared by many nodes through PostgreSQL |
 //! | `lettre` | `lettre_transport::SigningTransport`, a lettre transport that signs every message |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod canon;
-pub mod dns;
+mod canon;
+mod dns;
 pub mod docs;
-pub mod error;
-pub mod key;
+mod error;
+mod key;
 #[cfg(feature = "lettre")]
 #[cfg_attr(docsrs, doc(cfg(feature = "lettre")))]
 pub mod lettre_transport;
-pub mod message;
-pub mod names;
-pub mod registry;
+mod message;
+mod names;
+mod registry;
 pub mod signature;
-pub mod signer;
-pub mod stream;
-pub mod verifier;
+mod signer;
+mod stream;
+mod verifier;
 
-pub use canon::{BodyHasher, Canonicalization, Canonicalizer};
-pub use dns::{DnsError, DnsVerifier, StaticDns};
-pub use error::{KeyError, MessageError, SignError};
-pub use key::{Algorithm, Backend, KeySpec, PublicKey, SigningKey};
-pub use message::{Limits, Message, Warning};
-pub use names::{DomainName, EmailAddress, NameError, Selector};
+// The public surface: one path per item. The DKIM core and the registry's everyday types
+// live at the root; integrations and storage, which most users never import, have a module
+// of their own.
+
+#[cfg(feature = "hickory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
+pub use dns::hickory;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use registry::postgres;
+pub use registry::shared;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use registry::snapshot;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use registry::store;
+
+// The registry.
 pub use registry::{
-    Decision, DomainSetup, IdentityName, IdentityRegistry, RecordChange, Regions, RegistryConfig,
-    RegistryError, RotationStep, SignOutcome, TenantSignature, UnsignedReason, VerificationStatus,
+    unix_now, ChainStep, Change, Check, Decision, Delivery, DkimSetup, DnsRecord, DomainSetup,
+    DualKey, EasyKey, EasyState, EmailNotifier, Event, Finding, FindingKind, Identity,
+    IdentityName, IdentityRegistry, KeyRole, KeySlot, LastError, MailTransport, Notifier,
+    OsTokenSource, OutgoingEmail, Publisher, Purpose, RecipientFn, RecordChange, RecordType,
+    RefreshReport, Regions, RegistryConfig, RegistryError, Resolution, RotationPhase,
+    RotationState, RotationStep, SignOutcome, SigningChoice, State, StepOutcome, TenantSignature,
+    TestEmailReport, TestSignature, Token, TokenSource, UnsignedReason, VerificationInfo,
+    VerificationStatus, KEY_SPEC_CHANGE_INTERVAL,
 };
-pub use signer::{sign_all, HeaderSelection, Profile, SignOptions, Signed, Signer};
-pub use verifier::{Status, VerificationResult, Verifier, VerifyOptions};
+
+// DNS.
+pub use dns::{DnsError, DnsResult, DnsVerifier, StaticDns};
+
+// The DKIM core.
+pub use canon::{
+    BodyHash, BodyHasher, Canonicalization, CanonicalizationParseError, Canonicalizer,
+};
+pub use error::{KeyError, MessageError, SignError};
+pub use key::{
+    Algorithm, Backend, KeySpec, KeyType, PublicKey, SigningKey, MAX_RSA_BITS, MIN_RSA_BITS,
+};
+pub use message::{FromAddress, HeaderField, Limits, LineEnding, Location, Message, Warning};
+pub use names::{DomainName, EmailAddress, NameError, Selector};
+pub use signer::{
+    sign_all, HeaderSelection, Profile, SignOptions, Signed, Signer, DEFAULT_SIGNED_HEADERS,
+    NEVER_SIGNED_HEADERS, OVERSIGNED_HEADERS,
+};
+pub use stream::{sign_reader, StreamError, StreamSigner};
+pub use verifier::{
+    BodyLengthPolicy, FailureReason, KeyLookup, KeyLookupError, KeyRecord, Status,
+    VerificationResult, Verifier, VerifyOptions,
+};

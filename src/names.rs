@@ -7,7 +7,7 @@
 //! DKIM selector.
 //!
 //! ```
-//! use easydkim::names::{DomainName, EmailAddress, Selector};
+//! use easydkim::{DomainName, EmailAddress, Selector};
 //!
 //! let domain = DomainName::parse("Bücher.Example.")?;
 //! assert_eq!(domain.as_str(), "xn--bcher-kva.example");
@@ -18,7 +18,7 @@
 //! let selector = Selector::parse("mail2024")?;
 //! let record = from.domain().prepend(&format!("{selector}._domainkey"))?;
 //! assert_eq!(record.as_str(), "mail2024._domainkey.example.com");
-//! # Ok::<(), easydkim::names::NameError>(())
+//! # Ok::<(), easydkim::NameError>(())
 //! ```
 
 use std::fmt;
@@ -62,7 +62,7 @@ impl fmt::Display for Shown<'_> {
 /// characters escaped when displayed).
 ///
 /// ```
-/// use easydkim::names::{DomainName, NameError};
+/// use easydkim::{DomainName, NameError};
 ///
 /// let err = DomainName::parse("exa mple.com").unwrap_err();
 /// assert_eq!(
@@ -203,13 +203,13 @@ pub enum NameError {
 /// the input:
 ///
 /// ```
-/// use easydkim::names::DomainName;
+/// use easydkim::DomainName;
 ///
 /// let a = DomainName::parse("EXAMPLE.com.")?;
 /// let b: DomainName = "example.com".parse()?;
 /// assert_eq!(a, b);
 /// assert_eq!(a.as_str(), "example.com");
-/// # Ok::<(), easydkim::names::NameError>(())
+/// # Ok::<(), easydkim::NameError>(())
 /// ```
 // Shared text: names are cloned into every resolution, signer and outcome, and a clone
 // of an `Arc<str>` allocates nothing.
@@ -228,7 +228,7 @@ impl DomainName {
     /// last label and wildcards.
     ///
     /// ```
-    /// use easydkim::names::{DomainName, NameError};
+    /// use easydkim::{DomainName, NameError};
     ///
     /// assert_eq!(DomainName::parse("Bücher.example")?.as_str(), "xn--bcher-kva.example");
     /// assert!(matches!(DomainName::parse("com"), Err(NameError::SingleLabel { .. })));
@@ -406,9 +406,9 @@ impl DomainName {
     /// The canonical form: A-labels, lowercase, no trailing dot.
     ///
     /// ```
-    /// use easydkim::names::DomainName;
+    /// use easydkim::DomainName;
     /// assert_eq!(DomainName::parse("Mail.Example.COM")?.as_str(), "mail.example.com");
-    /// # Ok::<(), easydkim::names::NameError>(())
+    /// # Ok::<(), easydkim::NameError>(())
     /// ```
     pub fn as_str(&self) -> &str {
         &self.0
@@ -417,10 +417,10 @@ impl DomainName {
     /// The labels from left to right.
     ///
     /// ```
-    /// use easydkim::names::DomainName;
+    /// use easydkim::DomainName;
     /// let d = DomainName::parse("mail.example.com")?;
     /// assert_eq!(d.labels().collect::<Vec<_>>(), ["mail", "example", "com"]);
-    /// # Ok::<(), easydkim::names::NameError>(())
+    /// # Ok::<(), easydkim::NameError>(())
     /// ```
     pub fn labels(&self) -> impl Iterator<Item = &str> + '_ {
         self.0.split('.')
@@ -430,11 +430,11 @@ impl DomainName {
     /// leave a single label (a parent is never a bare top-level domain).
     ///
     /// ```
-    /// use easydkim::names::DomainName;
+    /// use easydkim::DomainName;
     /// let d = DomainName::parse("a.b.example.com")?;
     /// assert_eq!(d.parent().unwrap().as_str(), "b.example.com");
     /// assert_eq!(DomainName::parse("example.com")?.parent(), None);
-    /// # Ok::<(), easydkim::names::NameError>(())
+    /// # Ok::<(), easydkim::NameError>(())
     /// ```
     pub fn parent(&self) -> Option<DomainName> {
         // A suffix of a valid name made of whole labels is itself valid.
@@ -445,11 +445,11 @@ impl DomainName {
     /// with the two-label name; never a bare top-level domain.
     ///
     /// ```
-    /// use easydkim::names::DomainName;
+    /// use easydkim::DomainName;
     /// let d = DomainName::parse("a.b.example.com")?;
     /// let all: Vec<String> = d.ancestors().map(|a| a.to_string()).collect();
     /// assert_eq!(all, ["a.b.example.com", "b.example.com", "example.com"]);
-    /// # Ok::<(), easydkim::names::NameError>(())
+    /// # Ok::<(), easydkim::NameError>(())
     /// ```
     pub fn ancestors(&self) -> impl Iterator<Item = DomainName> {
         std::iter::successors(Some(self.clone()), DomainName::parent)
@@ -459,12 +459,12 @@ impl DomainName {
     /// boundaries.
     ///
     /// ```
-    /// use easydkim::names::DomainName;
+    /// use easydkim::DomainName;
     /// let parent = DomainName::parse("example.com")?;
     /// assert!(DomainName::parse("mail.example.com")?.is_subdomain_of(&parent));
     /// assert!(parent.is_subdomain_of(&parent));
     /// assert!(!DomainName::parse("badexample.com")?.is_subdomain_of(&parent));
-    /// # Ok::<(), easydkim::names::NameError>(())
+    /// # Ok::<(), easydkim::NameError>(())
     /// ```
     pub fn is_subdomain_of(&self, other: &DomainName) -> bool {
         match self.0.strip_suffix(&*other.0) {
@@ -478,10 +478,10 @@ impl DomainName {
     /// protocols.
     ///
     /// ```
-    /// use easydkim::names::DomainName;
+    /// use easydkim::DomainName;
     /// let d = DomainName::parse("xn--bcher-kva.example")?;
     /// assert_eq!(d.to_unicode(), "bücher.example");
-    /// # Ok::<(), easydkim::names::NameError>(())
+    /// # Ok::<(), easydkim::NameError>(())
     /// ```
     pub fn to_unicode(&self) -> String {
         let (unicode, result) = idna::domain_to_unicode(&self.0);
@@ -497,9 +497,9 @@ impl DomainName {
     /// files).
     ///
     /// ```
-    /// use easydkim::names::DomainName;
+    /// use easydkim::DomainName;
     /// assert_eq!(DomainName::parse("example.com")?.fqdn(), "example.com.");
-    /// # Ok::<(), easydkim::names::NameError>(())
+    /// # Ok::<(), easydkim::NameError>(())
     /// ```
     pub fn fqdn(&self) -> String {
         format!("{}.", self.0)
@@ -515,11 +515,11 @@ impl DomainName {
     /// contains underscores, so it does not round-trip through [`FromStr`].
     ///
     /// ```
-    /// use easydkim::names::DomainName;
+    /// use easydkim::DomainName;
     /// let d = DomainName::parse("example.com")?;
     /// assert_eq!(d.prepend("Sel1._domainkey")?.as_str(), "sel1._domainkey.example.com");
     /// assert!(d.prepend("bad label").is_err());
-    /// # Ok::<(), easydkim::names::NameError>(())
+    /// # Ok::<(), easydkim::NameError>(())
     /// ```
     pub fn prepend(&self, label: &str) -> Result<DomainName, NameError> {
         if label.is_empty() {
@@ -565,12 +565,12 @@ impl AsRef<str> for DomainName {
 /// host:
 ///
 /// ```
-/// use easydkim::names::EmailAddress;
+/// use easydkim::EmailAddress;
 ///
 /// let a = EmailAddress::parse("alice@EXAMPLE.com")?;
 /// assert_eq!(a, EmailAddress::parse("alice@example.com")?);
 /// assert_ne!(a, EmailAddress::parse("Alice@example.com")?);
-/// # Ok::<(), easydkim::names::NameError>(())
+/// # Ok::<(), easydkim::NameError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EmailAddress {
@@ -591,7 +591,7 @@ impl EmailAddress {
     /// [`DomainName::parse`], whose errors are returned as they are.
     ///
     /// ```
-    /// use easydkim::names::EmailAddress;
+    /// use easydkim::EmailAddress;
     ///
     /// let a = EmailAddress::parse("alice@Example.COM")?;
     /// assert_eq!(a.local_part(), "alice");
@@ -600,7 +600,7 @@ impl EmailAddress {
     /// assert!(EmailAddress::parse("a..b@example.com").is_err());
     /// assert_eq!(EmailAddress::parse("\"alice\"@example.com")?.local_part(), "alice");
     /// assert_eq!(EmailAddress::parse("\"john doe\"@example.com")?.local_part(), "\"john doe\"");
-    /// # Ok::<(), easydkim::names::NameError>(())
+    /// # Ok::<(), easydkim::NameError>(())
     /// ```
     pub fn parse(input: &str) -> Result<Self, NameError> {
         let (local, domain) = input.rsplit_once('@').ok_or_else(|| NameError::MissingAt {
@@ -618,12 +618,12 @@ impl EmailAddress {
     /// [`EmailAddress::parse`]) and an already-valid domain.
     ///
     /// ```
-    /// use easydkim::names::{DomainName, EmailAddress};
+    /// use easydkim::{DomainName, EmailAddress};
     ///
     /// let d = DomainName::parse("example.com")?;
     /// assert_eq!(EmailAddress::new("bob", d.clone())?.to_string(), "bob@example.com");
     /// assert!(EmailAddress::new("", d).is_err());
-    /// # Ok::<(), easydkim::names::NameError>(())
+    /// # Ok::<(), easydkim::NameError>(())
     /// ```
     pub fn new(local: &str, domain: DomainName) -> Result<Self, NameError> {
         check_local_part(&format!("{local}@{domain}"), local)?;
@@ -658,13 +658,13 @@ impl EmailAddress {
     /// part) or removing it would leave an invalid local part.
     ///
     /// ```
-    /// use easydkim::names::EmailAddress;
+    /// use easydkim::EmailAddress;
     ///
     /// let a = EmailAddress::parse("alice+news@x.com")?;
     /// assert_eq!(a.without_tag().unwrap().to_string(), "alice@x.com");
     /// assert_eq!(EmailAddress::parse("alice@x.com")?.without_tag(), None);
     /// assert_eq!(EmailAddress::parse("+news@x.com")?.without_tag(), None);
-    /// # Ok::<(), easydkim::names::NameError>(())
+    /// # Ok::<(), easydkim::NameError>(())
     /// ```
     pub fn without_tag(&self) -> Option<EmailAddress> {
         untagged_local(&self.local).map(|l| EmailAddress::from_canonical(l, self.domain.clone()))
@@ -815,12 +815,12 @@ impl FromStr for EmailAddress {
 /// Internationalised selectors must be given in A-label form.
 ///
 /// ```
-/// use easydkim::names::Selector;
+/// use easydkim::Selector;
 ///
 /// let s = Selector::parse("Mail_2024.eu")?;
 /// assert_eq!(s.as_str(), "Mail_2024.eu");
 /// assert!(Selector::parse("bad selector").is_err());
-/// # Ok::<(), easydkim::names::NameError>(())
+/// # Ok::<(), easydkim::NameError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Selector(String);

@@ -1,25 +1,4 @@
 //! Streaming signing: the message in chunks, memory bounded by the header block.
-//!
-//! A [`StreamSigner`] holds the header block until the empty line that ends it (at most
-//! [`Limits::max_header_bytes`](crate::message::Limits)), then hashes the body as it comes,
-//! one pass per body canonicalization, without keeping it. At the end it returns the
-//! DKIM-Signature header(s) to put in front of the message the caller is forwarding.
-//!
-//! ```
-//! use std::io::Write;
-//! use easydkim::{KeySpec, Signer, SigningKey};
-//! use easydkim::stream::StreamSigner;
-//!
-//! let signer = Signer::new(SigningKey::generate(KeySpec::Ed25519)?, "example.com", "sel")?;
-//! let mut stream = StreamSigner::new(&[&signer])?;
-//! stream.write_all(b"From: a@example.com\r\nSubject: big\r\n\r\n")?;
-//! for _ in 0..1000 {
-//!     stream.write_all(b"a line of a long body\r\n")?;
-//! }
-//! let signed = stream.finish()?;
-//! assert_eq!(signed.headers.len(), 1);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 
 use std::io::Read;
 
@@ -37,7 +16,27 @@ enum State {
     },
 }
 
-/// Signs a message fed in chunks; see the [module documentation](self).
+/// Signs a message fed in chunks, with memory bounded by the header block.
+///
+/// A [`StreamSigner`] holds the header block until the empty line that ends it (at most
+/// [`Limits::max_header_bytes`](crate::Limits::max_header_bytes)), then hashes the body as it comes,
+/// one pass per body canonicalization, without keeping it. At the end it returns the
+/// DKIM-Signature header(s) to put in front of the message the caller is forwarding.
+///
+/// ```
+/// use std::io::Write;
+/// use easydkim::{KeySpec, Signer, SigningKey, StreamSigner};
+///
+/// let signer = Signer::new(SigningKey::generate(KeySpec::Ed25519)?, "example.com", "sel")?;
+/// let mut stream = StreamSigner::new(&[&signer])?;
+/// stream.write_all(b"From: a@example.com\r\nSubject: big\r\n\r\n")?;
+/// for _ in 0..1000 {
+///     stream.write_all(b"a line of a long body\r\n")?;
+/// }
+/// let signed = stream.finish()?;
+/// assert_eq!(signed.headers.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct StreamSigner<'s> {
     signers: Vec<&'s Signer>,
     limits: Limits,

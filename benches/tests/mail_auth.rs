@@ -870,9 +870,9 @@ fn no_network_is_attempted() {
 // ---------------------------------------------------------------------------------------
 
 mod registry {
-    use easydkim::registry::{DnsRecord, RecordChange, RecordType, TenantSignature};
     use easydkim::{
-        IdentityRegistry, KeySpec, Profile, RegistryConfig, Signer, StaticDns, VerificationStatus,
+        DnsRecord, IdentityRegistry, KeySpec, Profile, RecordChange, RecordType, RegistryConfig,
+        Signer, StaticDns, TenantSignature, VerificationStatus,
     };
     use mail_auth::DkimResult;
 

@@ -5,7 +5,7 @@
 //! Input layout: two little-endian u16 cut points, then the body.
 #![no_main]
 
-use easydkim::canon::{BodyHash, BodyHasher, Canonicalization, Canonicalizer};
+use easydkim::{BodyHash, BodyHasher, Canonicalization, Canonicalizer};
 use libfuzzer_sys::fuzz_target;
 
 fn hash(c: Canonicalization, limit: Option<u64>, chunks: &[&[u8]]) -> BodyHash {

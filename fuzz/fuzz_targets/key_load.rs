@@ -3,8 +3,7 @@
 #![no_main]
 
 use base64::Engine;
-use easydkim::verifier::KeyRecord;
-use easydkim::SigningKey;
+use easydkim::{KeyRecord, SigningKey};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

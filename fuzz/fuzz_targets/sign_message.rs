@@ -7,9 +7,10 @@
 
 use std::sync::LazyLock;
 
-use easydkim::canon::{Canonicalization, Canonicalizer};
-use easydkim::verifier::KeyLookupError;
-use easydkim::{Limits, Message, Signer, SigningKey, Status, Verifier, VerifyOptions};
+use easydkim::{
+    Canonicalization, Canonicalizer, KeyLookupError, Limits, Message, Signer, SigningKey, Status,
+    Verifier, VerifyOptions,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// tests/data/keys/ed25519.seed.b64

@@ -7,8 +7,7 @@
 
 use std::sync::LazyLock;
 
-use easydkim::verifier::KeyLookupError;
-use easydkim::{Message, SigningKey, Verifier, VerifyOptions};
+use easydkim::{KeyLookupError, Message, SigningKey, Verifier, VerifyOptions};
 use libfuzzer_sys::fuzz_target;
 
 /// tests/data/keys/ed25519.seed.b64

@@ -34,9 +34,8 @@
 //! use std::net::SocketAddr;
 //! use std::time::Duration;
 //!
-//! use easydkim::dns::hickory::HickoryDnsVerifier;
-//! use easydkim::registry::unix_now;
-//! use easydkim::{IdentityRegistry, RegistryConfig};
+//! use easydkim::hickory::HickoryDnsVerifier;
+//! use easydkim::{unix_now, IdentityRegistry, RegistryConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

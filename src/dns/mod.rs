@@ -85,7 +85,7 @@ struct Node {
 ///
 /// ```
 /// # tokio_test_block_on(async {
-/// use easydkim::dns::{DnsVerifier, StaticDns, DnsError};
+/// use easydkim::{DnsVerifier, StaticDns, DnsError};
 /// let dns = StaticDns::new();
 /// dns.add_cname("tok._domainkey.example.com", "tok.dkim.operator.net.");
 /// dns.add_txt("tok.dkim.operator.net", "v=DKIM1; p=abc");

@@ -7,8 +7,8 @@
 //! ## What to publish
 //!
 //! [`IdentityRegistry::tenant_records`](crate::IdentityRegistry::tenant_records) lists the
-//! records of an identity, [`to_csv`](crate::registry::records::to_csv) makes the file
-//! the tenant downloads and [`to_zone`](crate::registry::records::to_zone) the zone-file
+//! records of an identity, [`DnsRecord::to_csv`](crate::DnsRecord::to_csv) makes the file
+//! the tenant downloads and [`DnsRecord::to_zone`](crate::DnsRecord::to_zone) the zone-file
 //! lines. For an Easy DKIM domain there are four:
 //!
 //! | Type  | Name                                        | Value                                     |
@@ -77,8 +77,9 @@
 //! panels split it themselves.
 //!
 //! ```
-//! use easydkim::registry::{records::to_zone, unix_now, RecordType};
-//! use easydkim::{DomainName, IdentityRegistry, KeySpec, RegistryConfig};
+//! use easydkim::{
+//!     unix_now, DnsRecord, DomainName, IdentityRegistry, KeySpec, RecordType, RegistryConfig,
+//! };
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = RegistryConfig::new("eu-west-1", "dkim.mail.example.net")?;
@@ -95,7 +96,7 @@
 //!     }
 //! }
 //! // Zone-file lines: absolute names, with the trailing dot.
-//! let lines = to_zone(&registry.tenant_records(&identity));
+//! let lines = DnsRecord::to_zone(&registry.tenant_records(&identity));
 //! assert!(lines.lines().all(|l| l.contains(".example.com. IN ")));
 //! assert!(lines.contains(".dkim.mail.example.net.\n"));
 //! # Ok(())

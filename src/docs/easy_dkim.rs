@@ -70,7 +70,7 @@
 //! ```
 //!
 //! - The **core** ([`Signer`](crate::Signer), [`Verifier`](crate::Verifier),
-//!   [`SigningKey`](crate::SigningKey), [`stream`](crate::stream)) is synchronous and does
+//!   [`SigningKey`](crate::SigningKey), [`StreamSigner`](crate::StreamSigner)) is synchronous and does
 //!   no I/O: bytes and keys in, headers out. Use it alone when you sign for one domain with
 //!   a key you already have.
 //! - The **registry** ([`IdentityRegistry`](crate::IdentityRegistry)) owns identities,
@@ -86,9 +86,10 @@
 //! ## The whole thing in twenty lines
 //!
 //! ```
-//! use easydkim::registry::{records::to_csv, unix_now, RecordType};
-//! use easydkim::{IdentityRegistry, KeySpec, RegistryConfig, StaticDns, TenantSignature};
-//! use easydkim::{Status, Verifier, VerifyOptions};
+//! use easydkim::{
+//!     unix_now, DnsRecord, IdentityRegistry, KeySpec, RecordType, RegistryConfig, StaticDns,
+//!     Status, TenantSignature, Verifier, VerifyOptions,
+//! };
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!
@@ -99,7 +100,7 @@
 //! // A tenant registers its domain and downloads the records it must publish.
 //! let identity = registry.create_domain("example.com", unix_now())?;
 //! let tenant = registry.tenant_records(&identity);
-//! println!("{}", to_csv(&tenant));
+//! println!("{}", DnsRecord::to_csv(&tenant));
 //!
 //! // Tenant and operator publish (here: in an in-memory DNS); the operator refreshes.
 //! let dns = StaticDns::new();

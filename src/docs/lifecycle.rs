@@ -70,9 +70,10 @@
 //! days in a few lines:
 //!
 //! ```
-//! use easydkim::registry::{unix_now, Check, RecordType};
-//! use easydkim::VerificationStatus::*;
-//! use easydkim::{IdentityRegistry, KeySpec, RegistryConfig, StaticDns};
+//! use easydkim::{
+//!     unix_now, Check, IdentityRegistry, KeySpec, RecordType, RegistryConfig, StaticDns,
+//!     VerificationStatus::*,
+//! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -48,9 +48,10 @@
 //! The tables, as code:
 //!
 //! ```
-//! use easydkim::registry::{unix_now, RecordType, TenantSignature};
-//! use easydkim::{DnsVerifier, DomainSetup, IdentityRegistry, KeySpec, RegistryConfig, Selector};
-//! use easydkim::{SigningKey, StaticDns};
+//! use easydkim::{
+//!     unix_now, DnsVerifier, DomainSetup, IdentityRegistry, KeySpec, RecordType, RegistryConfig,
+//!     Selector, SigningKey, StaticDns, TenantSignature,
+//! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -74,8 +74,10 @@
 //! The same, as code:
 //!
 //! ```
-//! use easydkim::registry::{unix_now, Decision, DnsRecord, RecordType};
-//! use easydkim::{DomainSetup, EmailAddress, IdentityRegistry, KeySpec, RegistryConfig, StaticDns};
+//! use easydkim::{
+//!     unix_now, Decision, DnsRecord, DomainSetup, EmailAddress, IdentityRegistry, KeySpec,
+//!     RecordType, RegistryConfig, StaticDns,
+//! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,8 +2,7 @@
 //!
 //! The reason Easy DKIM delegates with CNAMEs is that the operator can change keys without
 //! asking the tenant to touch DNS. The full timeline, with the records to publish at each
-//! step, is in `docs/rotation.md` in the repository; the API is the
-//! [`registry::rotation`](crate::registry::rotation) module. In short:
+//! step, is in `docs/rotation.md` in the repository. In short:
 //!
 //! ## Three tokens, three roles
 //!
@@ -55,9 +54,42 @@
 //! ([`switch_to_easy`](crate::IdentityRegistry::switch_to_easy)) hands rotation to the
 //! operator from then on.
 //!
+//! ## The state machine
+//!
+//! A rotation is a small state machine ([`RotationState`](crate::RotationState)) persisted
+//! in the identity:
+//!
+//! ```text
+//!            rotate / age            next TXT visible            overlap over
+//!   Idle ─────────────────▶ AwaitingNext ──────────────────▶ Overlap ──────────────▶ Idle
+//!    │                        ▲   │ not visible: Waiting      │ (new key for the
+//!    └── next TXT visible ────┼───┼──────────────────────────▶│  freed token = next)
+//!                             └───┘
 //! ```
-//! use easydkim::registry::{unix_now, RecordType, RotationStep};
-//! use easydkim::{IdentityRegistry, KeySpec, RegistryConfig, StaticDns};
+//!
+//! Every step is computed from the persisted state alone, applied in one critical section
+//! and idempotent: repeating a call, racing two calls or restoring a snapshot taken at any
+//! point resumes correctly. The signing key only ever changes by the switch, and the switch
+//! only happens after the key was seen in DNS, so no crash leaves an identity signing with
+//! an unpublished key.
+//!
+//! ## Replication across regions
+//!
+//! [`Regions::replicate`](crate::Regions::replicate) creates a replica of an Easy DKIM
+//! identity in another region: it shares the parent's tokens, keys, verification token and
+//! signing zone, so one set of tenant records serves both. Replicas do not rotate on their
+//! own: the parent rotates and [`Regions::sync_replicas`](crate::Regions::sync_replicas)
+//! (called by [`Regions::refresh_all`](crate::Regions::refresh_all) and
+//! [`Regions::rotate`](crate::Regions::rotate)) copies its keys and rotation state to every
+//! replica. Between the parent's switch and the copy a replica signs with the parent's
+//! previous key, which is still published.
+//!
+//! ## Example
+//!
+//! ```
+//! use easydkim::{
+//!     unix_now, IdentityRegistry, KeySpec, RecordType, RegistryConfig, RotationStep, StaticDns,
+//! };
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

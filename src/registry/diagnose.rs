@@ -1,40 +1,4 @@
 //! Setup diagnostics: what a tenant (or the operator) got wrong in DNS, and how to fix it.
-//!
-//! [`IdentityRegistry::diagnose`] looks up an identity's records through a
-//! [`DnsVerifier`] and, where a record is not right, makes extra lookups to find out *why*:
-//! the classic mistakes of DNS hosting panels (the zone appended twice, the underscore
-//! dropped, a TXT instead of a CNAME, quotes typed into the value, …), CNAMEs that point at
-//! the wrong place, and key records that do not match the key on file. Each problem is one
-//! [`Finding`] with what was expected, what was found and a fix in plain words, ready to
-//! show to the tenant. A correct setup gives no findings.
-//!
-//! ```
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! use easydkim::dns::StaticDns;
-//! use easydkim::registry::diagnose::FindingKind;
-//! use easydkim::registry::{IdentityName, RecordType};
-//! use easydkim::{IdentityRegistry, KeySpec, RegistryConfig};
-//!
-//! let mut config = RegistryConfig::new("eu-west-1", "dkim.mail.example.net").unwrap();
-//! config.key_spec = KeySpec::Ed25519;
-//! let registry = IdentityRegistry::new(config);
-//! let identity = registry.create_domain("example.com", 0).unwrap();
-//!
-//! // The tenant typed the full names into a DNS panel that appends the zone itself.
-//! let dns = StaticDns::new();
-//! for r in registry.tenant_records(&identity) {
-//!     let name = format!("{}.example.com", r.name);
-//!     match r.record_type {
-//!         RecordType::Txt => dns.add_txt(&name, &r.value),
-//!         RecordType::Cname => dns.add_cname(&name, &r.value),
-//!     }
-//! }
-//! let name = IdentityName::parse("example.com").unwrap();
-//! let findings = registry.diagnose(&name, &dns).await.unwrap();
-//! assert!(findings.iter().all(|f| f.kind == FindingKind::ZoneAppendedTwice));
-//! println!("{}", findings[0].fix);
-//! # });
-//! ```
 
 use std::fmt;
 
@@ -100,6 +64,42 @@ impl fmt::Display for FindingKind {
 }
 
 /// One problem found by [`IdentityRegistry::diagnose`].
+///
+/// [`IdentityRegistry::diagnose`] looks up an identity's records through a
+/// [`DnsVerifier`] and, where a record is not right, makes extra lookups to find out *why*:
+/// the classic mistakes of DNS hosting panels (the zone appended twice, the underscore
+/// dropped, a TXT instead of a CNAME, quotes typed into the value, …), CNAMEs that point at
+/// the wrong place, and key records that do not match the key on file. Each problem is one
+/// [`Finding`] with what was expected, what was found and a fix in plain words, ready to
+/// show to the tenant. A correct setup gives no findings.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use easydkim::{
+///     FindingKind, IdentityName, IdentityRegistry, KeySpec, RecordType, RegistryConfig,
+///     StaticDns,
+/// };
+///
+/// let mut config = RegistryConfig::new("eu-west-1", "dkim.mail.example.net").unwrap();
+/// config.key_spec = KeySpec::Ed25519;
+/// let registry = IdentityRegistry::new(config);
+/// let identity = registry.create_domain("example.com", 0).unwrap();
+///
+/// // The tenant typed the full names into a DNS panel that appends the zone itself.
+/// let dns = StaticDns::new();
+/// for r in registry.tenant_records(&identity) {
+///     let name = format!("{}.example.com", r.name);
+///     match r.record_type {
+///         RecordType::Txt => dns.add_txt(&name, &r.value),
+///         RecordType::Cname => dns.add_cname(&name, &r.value),
+///     }
+/// }
+/// let name = IdentityName::parse("example.com").unwrap();
+/// let findings = registry.diagnose(&name, &dns).await.unwrap();
+/// assert!(findings.iter().all(|f| f.kind == FindingKind::ZoneAppendedTwice));
+/// println!("{}", findings[0].fix);
+/// # });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Finding {
@@ -128,7 +128,7 @@ impl fmt::Display for Finding {
 
 impl IdentityRegistry {
     /// Looks up the records of `identity` through `dns` and explains what is wrong with
-    /// them (see the [module documentation](self)). A correct setup gives no findings; an
+    /// them (see [`Finding`]). A correct setup gives no findings; an
     /// email identity has no records and gives none either. An identity verified through
     /// its Easy DKIM CNAMEs needs no verification TXT, so a missing TXT is then not a
     /// finding (a wrong one still is).

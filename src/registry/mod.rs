@@ -9,20 +9,20 @@
 //! `refresh` calls race.
 
 mod checks;
-pub mod diagnose;
-pub mod identity;
-pub mod notify;
+mod diagnose;
+mod identity;
+mod notify;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
-pub mod records;
-pub mod resolve;
-pub mod rotation;
+mod records;
+mod resolve;
+mod rotation;
 pub mod shared;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod snapshot;
-pub mod status;
+mod status;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod store;
@@ -43,13 +43,14 @@ use crate::message::{Message, Warning};
 use crate::names::{DomainName, EmailAddress, NameError, Selector};
 use crate::signer::{sign_parsed, Profile, Signer};
 
+pub use diagnose::{Finding, FindingKind};
 pub use identity::{
     DkimSetup, DualKey, EasyKey, EasyState, Identity, KeyRole, KeySlot, RotationState, Token,
 };
-pub use notify::{EmailNotifier, MailTransport, Notifier, OutgoingEmail};
+pub use notify::{EmailNotifier, MailTransport, Notifier, OutgoingEmail, RecipientFn};
 pub use records::{DnsRecord, Publisher, Purpose, RecordChange, RecordType};
 pub use resolve::{ChainStep, Decision, Resolution, SigningChoice, StepOutcome, UnsignedReason};
-pub use rotation::RotationStep;
+pub use rotation::{RotationStep, KEY_SPEC_CHANGE_INTERVAL};
 pub use status::{
     Check, Event, IdentityName, LastError, RotationPhase, VerificationInfo, VerificationStatus,
 };
@@ -483,7 +484,7 @@ pub struct RefreshReport {
     /// Transitions applied by this call, in order (each is reported by exactly one call).
     pub events: Vec<Event>,
     /// The automatic rotation steps this call took, with the operator-zone record changes
-    /// each asks for (see [`rotation`]).
+    /// each asks for (see [`docs::rotation`](crate::docs::rotation)).
     pub rotations: Vec<(IdentityName, RotationStep)>,
 }
 
@@ -999,7 +1000,7 @@ impl IdentityRegistry {
     /// Checks every identity that needs it through `dns` and applies the transitions.
     /// Each transition is in the report of exactly one call and handed once to the
     /// notifier. With [`RegistryConfig::auto_rotate`] it also moves key rotations one step
-    /// (see [`rotation`]): starts one when the active key is older than
+    /// (see [`docs::rotation`](crate::docs::rotation)): starts one when the active key is older than
     /// [`RegistryConfig::rotation_age`], switches once the next key is visible, and gives
     /// the freed token a fresh key after the overlap; each step is an event with
     /// [`Check::Rotation`].

@@ -28,8 +28,8 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use easydkim::registry::postgres::{EncryptionKey, PgOptions, PgStore};
-//! use easydkim::registry::shared::{SharedOptions, SharedRegistry};
+//! use easydkim::postgres::{EncryptionKey, PgOptions, PgStore};
+//! use easydkim::shared::{SharedOptions, SharedRegistry};
 //! use easydkim::RegistryConfig;
 //!
 //! let key = EncryptionKey::from_base64("k1", &std::env::var("EASYDKIM_STORE_KEY")?)?;

@@ -57,6 +57,43 @@ pub struct DnsRecord {
 }
 
 impl DnsRecord {
+    /// The records as CSV, `Type,Name,Value` with a header row and CRLF line ends (RFC 4180),
+    /// the file a tenant downloads.
+    pub fn to_csv(records: &[DnsRecord]) -> String {
+        let mut out = String::from("Type,Name,Value\r\n");
+        for r in records {
+            out.push_str(&format!(
+                "{},{},{}\r\n",
+                r.record_type.as_str(),
+                csv_field(&r.name),
+                csv_field(&r.value)
+            ));
+        }
+        out
+    }
+
+    /// The records as zone-file lines, one per line (each is [`zone_line`](Self::zone_line)).
+    pub fn to_zone(records: &[DnsRecord]) -> String {
+        records.iter().map(|r| r.zone_line() + "\n").collect()
+    }
+
+    /// Splits a TXT value into character-strings of at most 255 bytes (RFC 1035 3.3), on
+    /// char boundaries (DKIM records are ASCII, so this is exact).
+    pub fn split_txt(value: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut rest = value;
+        while rest.len() > 255 {
+            let mut cut = 255;
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push(&rest[..cut]);
+            rest = &rest[cut..];
+        }
+        out.push(rest);
+        out
+    }
+
     /// The owner name relative to `zone` (`_easydkim` for `_easydkim.example.com` in
     /// `example.com`), for DNS hosts that append the zone themselves; `@` for the apex.
     /// None when the name is not inside `zone`.
@@ -76,7 +113,7 @@ impl DnsRecord {
     pub fn zone_line(&self) -> String {
         match self.record_type {
             RecordType::Txt => {
-                let strings: Vec<String> = split_txt(&self.value)
+                let strings: Vec<String> = Self::split_txt(&self.value)
                     .iter()
                     .map(|s| format!("\"{}\"", escape_zone(s)))
                     .collect();
@@ -133,23 +170,6 @@ impl RecordChange {
     }
 }
 
-/// Splits a TXT value into character-strings of at most 255 bytes (RFC 1035 3.3), on char
-/// boundaries (DKIM records are ASCII, so this is exact).
-pub fn split_txt(value: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = value;
-    while rest.len() > 255 {
-        let mut cut = 255;
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.push(&rest[..cut]);
-        rest = &rest[cut..];
-    }
-    out.push(rest);
-    out
-}
-
 fn escape_zone(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
@@ -161,26 +181,6 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
-}
-
-/// The records as CSV, `Type,Name,Value` with a header row and CRLF line ends (RFC 4180),
-/// the file a tenant downloads.
-pub fn to_csv(records: &[DnsRecord]) -> String {
-    let mut out = String::from("Type,Name,Value\r\n");
-    for r in records {
-        out.push_str(&format!(
-            "{},{},{}\r\n",
-            r.record_type.as_str(),
-            csv_field(&r.name),
-            csv_field(&r.value)
-        ));
-    }
-    out
-}
-
-/// The records as zone-file lines, one per line.
-pub fn to_zone(records: &[DnsRecord]) -> String {
-    records.iter().map(|r| r.zone_line() + "\n").collect()
 }
 
 #[cfg(test)]
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn csv_quotes_per_rfc4180() {
-        let csv = to_csv(&[txt("a.example.com", "x,\"y\"")]);
+        let csv = DnsRecord::to_csv(&[txt("a.example.com", "x,\"y\"")]);
         assert_eq!(
             csv,
             "Type,Name,Value\r\nTXT,a.example.com,\"x,\"\"y\"\"\"\r\n"

@@ -1,55 +1,5 @@
-//! Easy DKIM key rotation, key length, dual signing, switching methods, and replication
-//! across regions (guide page [`crate::docs::rotation`]; the timeline with the records to
-//! publish at each step is in `docs/rotation.md` in the repository).
-//!
-//! # Rotation
-//!
-//! Of an Easy DKIM identity's three tokens one is *active* (signs), one *next* (published,
-//! not signing) and one *previous* (the key that signed before, still published). The
-//! tokens, and so the tenant's three CNAMEs, never change; the keys behind them do. A
-//! rotation is a small state machine ([`RotationState`]) persisted in the identity:
-//!
-//! ```text
-//!            rotate / age            next TXT visible            overlap over
-//!   Idle ─────────────────▶ AwaitingNext ──────────────────▶ Overlap ──────────────▶ Idle
-//!    │                        ▲   │ not visible: Waiting      │ (new key for the
-//!    └── next TXT visible ────┼───┼──────────────────────────▶│  freed token = next)
-//!                             └───┘
-//! ```
-//!
-//! - **Switch** (`Idle`/`AwaitingNext` → `Overlap`): only once
-//!   `dns.txt("<next token>._domainkey.<domain>")` carries the next key's public key, i.e.
-//!   the key is visible through the tenant's CNAME. The next key becomes active, the active
-//!   one previous, and the previous one's token is *freed* (its old key stays published,
-//!   unchanged). No operator record changes.
-//! - **Blocked**: while the next key is not visible the step is
-//!   [`RotationStep::Waiting`] and signing does not change; the rotation stays
-//!   `AwaitingNext` and resumes when the key appears.
-//! - **New next key** (`Overlap` → `Idle`): once [`RegistryConfig::rotation_overlap`] has
-//!   passed since the switch, the freed token gets a fresh key of the identity's
-//!   `next_key_spec` and becomes next: the operator replaces that one record.
-//!
-//! Every step is computed from the persisted state alone, applied in one critical section
-//! and idempotent: repeating a call, racing two calls or restoring a snapshot taken at any
-//! point resumes correctly. The signing key only ever changes by the switch, and the switch
-//! only happens after the key was seen in DNS, so no crash leaves an identity signing with
-//! an unpublished key. Each step returns the operator-zone [`RecordChange`]s and (when the
-//! state changed) an [`Event`] with [`Check::Rotation`], handed to the notifier like the
-//! status events.
-//!
-//! Rotations are driven by [`IdentityRegistry::rotate`] and, with
-//! [`RegistryConfig::auto_rotate`], by `refresh`: it starts one when the active key has
-//! been signing for [`RegistryConfig::rotation_age`] (and DKIM is verified), and advances
-//! started ones. One step per identity per call.
-//!
-//! # Replication
-//!
-//! [`Regions::replicate`] creates a replica of an Easy DKIM identity in another region: it
-//! shares the parent's tokens, keys, verification token and signing zone, so one set of
-//! tenant records serves both. Replicas do not rotate on their own: the parent rotates and
-//! [`Regions::sync_replicas`] (called by [`Regions::refresh_all`] and [`Regions::rotate`])
-//! copies its keys and rotation state to every replica. Between the parent's switch and the
-//! copy a replica signs with the parent's previous key, which is still published.
+//! What a rotation step does: key rotation, key length, dual signing, switching methods and
+//! replication across regions (guide page [`crate::docs::rotation`]).
 
 use std::sync::Arc;
 
@@ -521,7 +471,7 @@ pub(crate) fn apply(
 
 impl IdentityRegistry {
     /// Moves the key rotation of an Easy DKIM domain one step (see the [module
-    /// docs](self)): starts a rotation when none is under way, switches signing to the next
+    /// docs](crate::docs::rotation)): starts a rotation when none is under way, switches signing to the next
     /// key once its TXT is visible through the tenant's CNAME (else returns
     /// [`RotationStep::Waiting`] and leaves signing alone), reports the overlap, and after
     /// it gives the freed token a fresh key of the identity's next key spec. Repeating a

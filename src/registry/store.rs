@@ -25,7 +25,7 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use easydkim::registry::store::FileStore;
+//! use easydkim::store::FileStore;
 //! use easydkim::{IdentityRegistry, RegistryConfig};
 //!
 //! let config = RegistryConfig::new("eu-west-1", "dkim.mail.example.net")?;

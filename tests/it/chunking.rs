@@ -1,8 +1,7 @@
 //! The streaming body hasher gives the same result however the body is cut into chunks, and
 //! agrees with the one-shot canonicalizer (with and without an `l=` limit).
 
-use easydkim::canon::{BodyHash, BodyHasher, Canonicalization, Canonicalizer};
-use easydkim::Message;
+use easydkim::{BodyHash, BodyHasher, Canonicalization, Canonicalizer, Message};
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 

@@ -22,16 +22,17 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine;
-use easydkim::dns::{DnsResult, DnsVerifier, StaticDns};
-use easydkim::registry::postgres::{EncryptionKey, PgOptions, PgStore};
-use easydkim::registry::shared::{
+use easydkim::postgres::{EncryptionKey, PgOptions, PgStore};
+use easydkim::shared::{
     ChangesSince, Committed, Loaded, RegistryStore, SharedError, SharedOptions, SharedRegistry,
     StoredEvent, VersionedChange,
 };
-use easydkim::registry::snapshot::{DkimSnapshot, IdentitySnapshot};
-use easydkim::registry::status::{Check, Event, VerificationStatus};
-use easydkim::registry::{DomainSetup, Notifier, TenantSignature};
-use easydkim::{KeySpec, RegistryConfig, Selector, SigningKey, Status, Verifier, VerifyOptions};
+use easydkim::snapshot::{DkimSnapshot, IdentitySnapshot};
+use easydkim::{
+    Check, DomainSetup, Event, KeySpec, Notifier, RegistryConfig, Selector, SigningKey, Status,
+    TenantSignature, VerificationStatus, Verifier, VerifyOptions,
+};
+use easydkim::{DnsResult, DnsVerifier, StaticDns};
 
 const REGION: &str = "test-1";
 const SIGNING_ZONE: &str = "dkim.operator.test";

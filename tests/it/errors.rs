@@ -1,7 +1,9 @@
 //! Every typed error and warning of the message splitter, signer and key loader.
 
-use easydkim::message::{Limits, Location, Message, Warning};
-use easydkim::{KeyError, KeySpec, MessageError, NameError, SignError, Signer, SigningKey};
+use easydkim::{
+    KeyError, KeySpec, Limits, Location, Message, MessageError, NameError, SignError, Signer,
+    SigningKey, Warning,
+};
 
 fn signer() -> Signer {
     let key = SigningKey::load(include_bytes!("../data/keys/ed25519.pem")).unwrap();
@@ -479,7 +481,7 @@ fn sign_all_applies_the_strictest_limits() {
             refused
         );
     }
-    let both = easydkim::stream::sign_reader(&[&loose, &strict], msg.as_bytes());
+    let both = easydkim::sign_reader(&[&loose, &strict], msg.as_bytes());
     assert!(both.is_err(), "{both:?}");
     assert!(easydkim::sign_all(&[&loose], msg.as_bytes()).is_ok());
 }

@@ -17,12 +17,10 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use easydkim::dns::{DnsVerifier, StaticDns};
-use easydkim::message::Message;
-use easydkim::registry::{RecordType, TenantSignature};
-use easydkim::verifier::{Status, Verifier, VerifyOptions};
 use easydkim::{
-    sign_all, Canonicalization, Canonicalizer, IdentityRegistry, KeySpec, RegistryConfig, Signer,
+    sign_all, Canonicalization, Canonicalizer, DnsVerifier, IdentityRegistry, KeySpec, Message,
+    RecordType, RegistryConfig, Signer, StaticDns, Status, TenantSignature, Verifier,
+    VerifyOptions,
 };
 
 use crate::{key, messages};
@@ -274,7 +272,7 @@ fn interop_our_signatures_verify_everywhere() {
             let s = Signer::new(k.clone(), "example.com", &sel)
                 .unwrap()
                 .canonicalization(c)
-                .signing_time(Some(easydkim::registry::unix_now() - 60));
+                .signing_time(Some(easydkim::unix_now() - 60));
             signers.push((name, c, s));
         }
     }
@@ -504,7 +502,7 @@ fn interop_registry_mail_is_accepted() {
     // An identity set up through the public API alone; its records (tenant CNAMEs into the
     // operator zone, operator key TXTs) are served to the other verifiers flattened, as a
     // resolver following the CNAMEs would.
-    let now = easydkim::registry::unix_now() - 600;
+    let now = easydkim::unix_now() - 600;
     let mut config = RegistryConfig::new("eu-west-1", "dkim.operator.example.net").unwrap();
     config.key_spec = KeySpec::Rsa2048;
     let op = Signer::new(key("rsa1024.pem"), "operator.example.net", "op1")

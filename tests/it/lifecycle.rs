@@ -7,14 +7,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Barrier, Mutex};
 
 use async_trait::async_trait;
-use easydkim::dns::DnsResult;
-use easydkim::registry::{
-    Check, EmailNotifier, Event, LastError, MailTransport, Notifier, OutgoingEmail, Purpose,
-    RefreshReport, TenantSignature, VerificationStatus,
-};
 use easydkim::{
-    DnsError, DnsVerifier, DomainSetup, IdentityRegistry, RegistryError, Selector, SigningKey,
-    StaticDns, UnsignedReason,
+    Check, DnsError, DnsResult, DnsVerifier, DomainSetup, EmailNotifier, Event, IdentityRegistry,
+    LastError, MailTransport, Notifier, OutgoingEmail, Purpose, RefreshReport, RegistryError,
+    Selector, SigningKey, StaticDns, TenantSignature, UnsignedReason, VerificationStatus,
 };
 
 use crate::key;

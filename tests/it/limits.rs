@@ -8,12 +8,10 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use easydkim::canon::{Canonicalization, Canonicalizer};
-use easydkim::registry::VerificationStatus;
-use easydkim::verifier::{FailureReason, KeyRecord};
 use easydkim::{
-    DomainSetup, IdentityRegistry, KeyError, Limits, MessageError, SignError, Signer, SigningKey,
-    StaticDns, Status, Verifier, VerifyOptions, Warning,
+    Canonicalization, Canonicalizer, DomainSetup, FailureReason, IdentityRegistry, KeyError,
+    KeyRecord, Limits, MessageError, SignError, Signer, SigningKey, StaticDns, Status,
+    VerificationStatus, Verifier, VerifyOptions, Warning,
 };
 
 use crate::key;
@@ -67,8 +65,8 @@ fn default_limits_are_documented_values() {
     let v = VerifyOptions::default();
     assert_eq!(v.max_signatures(), 10);
     assert_eq!(v.max_key_lookups(), 10);
-    assert_eq!(easydkim::key::MAX_RSA_BITS, 4096);
-    assert_eq!(easydkim::key::MIN_RSA_BITS, 1024);
+    assert_eq!(easydkim::MAX_RSA_BITS, 4096);
+    assert_eq!(easydkim::MIN_RSA_BITS, 1024);
 }
 
 #[test]
@@ -747,8 +745,8 @@ fn private_keys_never_appear_in_debug_display_or_errors() {
 /// keys, but nothing that describes it or its failures does.
 #[cfg(feature = "serde")]
 fn snapshot_texts(reg: &IdentityRegistry, add: &mut impl FnMut(&str, String)) {
-    use easydkim::registry::snapshot::{DkimSnapshot, Snapshot};
-    use easydkim::registry::store::FileStore;
+    use easydkim::snapshot::{DkimSnapshot, Snapshot};
+    use easydkim::store::FileStore;
 
     let snap = reg.to_snapshot().expect("snapshot");
     add("snapshot", format!("{snap:?}"));

@@ -1,7 +1,7 @@
 //! An independent model of RFC 6376 body canonicalization, shared by the property tests
 //! here and the mail-auth cross-checks (`benches/tests/mail_auth.rs` includes this file).
 
-use easydkim::canon::Canonicalization;
+use easydkim::Canonicalization;
 
 /// A straightforward model of RFC 6376 3.4.3/3.4.4 with easydkim's line-ending rule (CRLF
 /// and bare LF end a line; a lone CR is data), written independently of the crate.

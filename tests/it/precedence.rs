@@ -9,14 +9,11 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use easydkim::registry::{
-    ChainStep, Check, Decision, DnsRecord, EasyKey, Purpose, RecordType, RefreshReport, Resolution,
-    SigningChoice, StepOutcome, TenantSignature, Token, TokenSource, UnsignedReason,
-    VerificationStatus,
-};
 use easydkim::{
-    DomainName, DomainSetup, EmailAddress, IdentityName, IdentityRegistry, KeySpec, RegistryConfig,
-    SigningKey, StaticDns, Status, Verifier, VerifyOptions,
+    ChainStep, Check, Decision, DnsRecord, DomainName, DomainSetup, EasyKey, EmailAddress,
+    IdentityName, IdentityRegistry, KeySpec, Purpose, RecordType, RefreshReport, RegistryConfig,
+    Resolution, SigningChoice, SigningKey, StaticDns, Status, StepOutcome, TenantSignature, Token,
+    TokenSource, UnsignedReason, VerificationStatus, Verifier, VerifyOptions,
 };
 
 use VerificationStatus::{Failed, Pending, Success};

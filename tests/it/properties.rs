@@ -4,11 +4,10 @@
 //! the input bytes and the core verifier passes the result; changing a signed header value
 //! or a body byte makes it fail, while the whitespace changes relaxed ignores do not.
 
-use easydkim::canon::{Canonicalization, Canonicalizer};
-use easydkim::signer::DEFAULT_SIGNED_HEADERS;
-use easydkim::verifier::FailureReason;
-use easydkim::verifier::KeyLookupError;
-use easydkim::{Signer, Status, Verifier, VerifyOptions};
+use easydkim::{
+    Canonicalization, Canonicalizer, FailureReason, KeyLookupError, Signer, Status, Verifier,
+    VerifyOptions, DEFAULT_SIGNED_HEADERS,
+};
 use proptest::prelude::*;
 
 use crate::key;

@@ -29,20 +29,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "hickory")]
-use easydkim::dns::hickory::HickoryDnsVerifier;
+use easydkim::hickory::HickoryDnsVerifier;
 #[cfg(feature = "hickory")]
-use easydkim::dns::{DnsError, DnsVerifier};
-#[cfg(feature = "hickory")]
-use easydkim::registry::diagnose::{Finding, FindingKind};
-#[cfg(feature = "hickory")]
-use easydkim::registry::{
+use easydkim::{
     unix_now, DnsRecord, DomainSetup, Identity, IdentityName, LastError, Publisher, Purpose,
     RecordType, TenantSignature, VerificationStatus,
 };
 #[cfg(feature = "hickory")]
-use easydkim::verifier::{Status, Verifier};
+use easydkim::{DnsError, DnsVerifier};
+#[cfg(feature = "hickory")]
+use easydkim::{Finding, FindingKind};
 #[cfg(feature = "hickory")]
 use easydkim::{IdentityRegistry, KeySpec, RegistryConfig, Selector, SigningKey};
+#[cfg(feature = "hickory")]
+use easydkim::{Status, Verifier};
 
 #[cfg(feature = "hickory")]
 use VerificationStatus::{Failed, Pending, Success, TemporaryFailure};

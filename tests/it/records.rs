@@ -3,11 +3,9 @@
 //! (`EasyDkimWith`) and the verification token comes from a counting `TokenSource`, so
 //! every byte is asserted literally.
 
-use easydkim::registry::records::{split_txt, to_csv, to_zone};
-use easydkim::registry::{DnsRecord, EasyKey, Publisher, Purpose, RecordType, Token};
 use easydkim::{
-    DomainName, DomainSetup, IdentityRegistry, Selector, SigningKey, StaticDns, Status, Verifier,
-    VerifyOptions,
+    DnsRecord, DomainName, DomainSetup, EasyKey, IdentityRegistry, Publisher, Purpose, RecordType,
+    Selector, SigningKey, StaticDns, Status, Token, Verifier, VerifyOptions,
 };
 
 use crate::key;
@@ -100,7 +98,7 @@ fn tenant_csv_is_exact() {
          CNAME,{T2}._domainkey.example.com,{T2}.dkim.mail.example.net\r\n\
          CNAME,{T3}._domainkey.example.com,{T3}.dkim.mail.example.net\r\n"
     );
-    assert_eq!(to_csv(&tenant), expected);
+    assert_eq!(DnsRecord::to_csv(&tenant), expected);
 }
 
 #[test]
@@ -112,13 +110,13 @@ fn operator_csv_is_exact() {
          TXT,{T2}.dkim.mail.example.net,v=DKIM1; k=rsa; p={RSA1024_P}\r\n\
          TXT,{T3}.dkim.mail.example.net,v=DKIM1; k=ed25519; p={ED25519_P}\r\n"
     );
-    assert_eq!(to_csv(&operator), expected);
+    assert_eq!(DnsRecord::to_csv(&operator), expected);
 }
 
 #[test]
 fn empty_csv_is_just_the_header() {
-    assert_eq!(to_csv(&[]), "Type,Name,Value\r\n");
-    assert_eq!(to_zone(&[]), "");
+    assert_eq!(DnsRecord::to_csv(&[]), "Type,Name,Value\r\n");
+    assert_eq!(DnsRecord::to_zone(&[]), "");
 }
 
 #[test]
@@ -130,13 +128,13 @@ fn zone_lines_are_exact_and_fully_qualified() {
          {T2}._domainkey.example.com. IN CNAME {T2}.dkim.mail.example.net.\n\
          {T3}._domainkey.example.com. IN CNAME {T3}.dkim.mail.example.net.\n"
     );
-    assert_eq!(to_zone(&tenant), expected_tenant);
+    assert_eq!(DnsRecord::to_zone(&tenant), expected_tenant);
     let expected_operator = format!(
         "{T1}.dkim.mail.example.net. IN TXT \"v=DKIM1; k=ed25519; p={ED25519_P}\"\n\
          {T2}.dkim.mail.example.net. IN TXT \"v=DKIM1; k=rsa; p={RSA1024_P}\"\n\
          {T3}.dkim.mail.example.net. IN TXT \"v=DKIM1; k=ed25519; p={ED25519_P}\"\n"
     );
-    assert_eq!(to_zone(&operator), expected_operator);
+    assert_eq!(DnsRecord::to_zone(&operator), expected_operator);
     assert_eq!(
         tenant[1].zone_line(),
         format!("{T1}._domainkey.example.com. IN CNAME {T1}.dkim.mail.example.net.")
@@ -159,7 +157,7 @@ fn second_identity_gets_the_next_verification_token_and_its_own_names() {
     let n = |t: &str| format!("{t:q<32}");
     let (a, b, c) = (n("newsa"), n("newsb"), n("newsc"));
     assert_eq!(
-        to_csv(&reg.tenant_records(&id)),
+        DnsRecord::to_csv(&reg.tenant_records(&id)),
         format!(
             "Type,Name,Value\r\n\
              TXT,_easydkim.news.example.com,{VERIFY_2}\r\n\
@@ -258,7 +256,7 @@ fn bring_your_own_key_and_email_identities() {
         )
         .expect("create");
     assert_eq!(
-        to_csv(&reg.tenant_records(&id)),
+        DnsRecord::to_csv(&reg.tenant_records(&id)),
         format!(
             "Type,Name,Value\r\n\
              TXT,_easydkim.example.org,{VERIFY_1}\r\n\
@@ -364,8 +362,8 @@ fn rsa4096_key_record_is_split_into_255_byte_strings_that_verify() {
     assert!(strings.iter().all(|s| s.len() <= 255));
     assert!(strings[..strings.len() - 1].iter().all(|s| s.len() == 255));
     assert_eq!(strings.concat(), record.value);
-    assert_eq!(split_txt(&record.value).concat(), record.value);
-    let zone_text = to_zone(&operator);
+    assert_eq!(DnsRecord::split_txt(&record.value).concat(), record.value);
+    let zone_text = DnsRecord::to_zone(&operator);
     assert_eq!(zone_text.lines().count(), 3);
     assert!(zone_text.ends_with('\n'));
 
@@ -440,9 +438,7 @@ fn default_keys_are_2048_bit_and_the_original_1024_bit_setup_is_one_line() {
     assert_eq!(id.current_key_spec(), Some(easydkim::KeySpec::Rsa1024));
     assert_eq!(id.next_key_spec(), Some(easydkim::KeySpec::Rsa1024));
     let keys: Vec<usize> = match id.dkim.as_ref().expect("setup") {
-        easydkim::registry::DkimSetup::Easy { keys, .. } => {
-            keys.iter().map(|k| k.key.bits()).collect()
-        }
+        easydkim::DkimSetup::Easy { keys, .. } => keys.iter().map(|k| k.key.bits()).collect(),
         other => panic!("{other:?}"),
     };
     assert_eq!(keys, [1024, 1024, 1024]);
@@ -459,7 +455,7 @@ fn easy_dkim_with_needs_three_keys() {
     let reg = IdentityRegistry::new(crate::precedence::config());
     for n in [0, 2, 4] {
         let keys: Vec<_> = (0..n)
-            .map(|i| easydkim::registry::EasyKey {
+            .map(|i| easydkim::EasyKey {
                 token: crate::precedence::token("wk", i % 3),
                 key: SigningKey::generate(easydkim::KeySpec::Ed25519).expect("key"),
             })

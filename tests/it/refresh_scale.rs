@@ -4,9 +4,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use easydkim::dns::{DnsError, DnsResult, DnsVerifier};
-use easydkim::registry::{DomainSetup, LastError};
-use easydkim::{IdentityRegistry, RegistryConfig, VerificationStatus};
+use easydkim::{
+    DnsError, DnsResult, DnsVerifier, DomainSetup, IdentityRegistry, LastError, RegistryConfig,
+    VerificationStatus,
+};
 
 /// Answers NXDOMAIN after a delay, counting the lookups in flight.
 struct SlowDns {

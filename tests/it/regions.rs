@@ -1,8 +1,9 @@
 //! One registry per region: the same domain in two regions gets two independent setups.
 
-use easydkim::dns::StaticDns;
-use easydkim::registry::{RecordType, RegistryError};
-use easydkim::{KeySpec, Regions, RegistryConfig, TenantSignature, VerificationStatus};
+use easydkim::{
+    KeySpec, RecordType, Regions, RegistryConfig, RegistryError, StaticDns, TenantSignature,
+    VerificationStatus,
+};
 
 fn config(region: &str) -> RegistryConfig {
     let mut c =
@@ -32,7 +33,7 @@ fn same_domain_two_regions_independent_setups() {
     let now = 1_700_000_000;
     let a = eu.create_domain("example.com", now).unwrap();
     let b = us.create_domain("example.com", now).unwrap();
-    let tokens = |i: &easydkim::registry::Identity| -> Vec<String> {
+    let tokens = |i: &easydkim::Identity| -> Vec<String> {
         i.dkim
             .as_ref()
             .unwrap()
@@ -99,7 +100,7 @@ fn region_names_are_validated_when_the_configuration_is_made() {
 /// to tenants.
 #[test]
 fn verification_record_shape_is_validated_and_used() {
-    use easydkim::registry::Purpose;
+    use easydkim::Purpose;
     let c = RegistryConfig::new("eu-west-1", "dkim.example.net").expect("config");
     assert_eq!(c.verification_record(), ("_easydkim", "easydkim:"));
     for (label, prefix) in [("", "x"), ("a.b", "x"), ("_ok", "a\"b"), ("_ok", "a;b")] {

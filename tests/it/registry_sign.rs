@@ -3,10 +3,10 @@
 //! registry produced, the operator signature, unsigned outcomes leave the message alone,
 //! errors, the SES profile, and (with the `serde` feature) snapshots.
 
-use easydkim::registry::{TenantSignature, UnsignedReason, VerificationStatus};
 use easydkim::{
     DomainSetup, IdentityRegistry, KeySpec, Message, MessageError, Profile, RegistryConfig,
-    SignError, Signer, StaticDns, Status, Verifier, VerifyOptions,
+    SignError, Signer, StaticDns, Status, TenantSignature, UnsignedReason, VerificationStatus,
+    Verifier, VerifyOptions,
 };
 
 use crate::precedence::{
@@ -491,7 +491,7 @@ fn ses_compatible_profile_matches_the_headers_ses_emits() {
 #[cfg(feature = "serde")]
 mod snapshot {
     use base64::Engine;
-    use easydkim::registry::snapshot::Snapshot;
+    use easydkim::snapshot::Snapshot;
     use easydkim::{DomainSetup, IdentityRegistry, RegistryError, Selector, StaticDns};
 
     use super::{config_with, NOW};

@@ -3,10 +3,9 @@
 //! regions; its statuses follow DNS like any identity's; the parent's rotations reach it;
 //! and each refusal has its typed error.
 
-use easydkim::registry::{Check, KeyRole, Purpose, RotationPhase, RotationStep};
 use easydkim::{
-    DomainSetup, IdentityRegistry, KeySpec, Regions, RegistryConfig, RegistryError, Selector,
-    StaticDns, VerificationStatus,
+    Check, DomainSetup, IdentityRegistry, KeyRole, KeySpec, Purpose, Regions, RegistryConfig,
+    RegistryError, RotationPhase, RotationStep, Selector, StaticDns, VerificationStatus,
 };
 
 use crate::key;

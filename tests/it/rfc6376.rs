@@ -1,7 +1,6 @@
 //! RFC 6376 test vectors: section 3.4.5 canonicalization and the Appendix A body hash.
 
-use easydkim::canon::{BodyHasher, Canonicalization, Canonicalizer};
-use easydkim::message::Message;
+use easydkim::{BodyHasher, Canonicalization, Canonicalizer, Message};
 
 use Canonicalization::{Relaxed, Simple};
 

@@ -8,14 +8,11 @@
 use std::sync::{Arc, Barrier, Mutex};
 
 use async_trait::async_trait;
-use easydkim::registry::{
-    Check, DnsRecord, Event, KeyRole, Notifier, Publisher, Purpose, RecordChange, RecordType,
-    RotationPhase, RotationState, RotationStep, TenantSignature, Token, UnsignedReason,
-    VerificationStatus,
-};
 use easydkim::{
-    Decision, DomainSetup, IdentityRegistry, KeySpec, RegistryConfig, RegistryError, Selector,
-    StaticDns, Status, Verifier, VerifyOptions,
+    Check, Decision, DnsRecord, DomainSetup, Event, IdentityRegistry, KeyRole, KeySpec, Notifier,
+    Publisher, Purpose, RecordChange, RecordType, RegistryConfig, RegistryError, RotationPhase,
+    RotationState, RotationStep, Selector, StaticDns, Status, TenantSignature, Token,
+    UnsignedReason, VerificationStatus, Verifier, VerifyOptions,
 };
 
 use crate::key;
@@ -429,7 +426,7 @@ fn rotation_waits_while_the_next_key_is_not_visible_and_resumes_when_it_appears(
     };
     assert_eq!(next, &b);
     assert_eq!(lookup, &format!("{b}._domainkey.{DOMAIN}"));
-    assert_eq!(*last_error, easydkim::registry::LastError::HostNotFound);
+    assert_eq!(*last_error, easydkim::LastError::HostNotFound);
     assert_eq!(*since, t);
     assert_eq!(kinds(changes), (1, 0, 2, 0));
     assert!(changes
@@ -456,7 +453,7 @@ fn rotation_waits_while_the_next_key_is_not_visible_and_resumes_when_it_appears(
         matches!(
             &wrong,
             RotationStep::Waiting {
-                last_error: easydkim::registry::LastError::InvalidValue,
+                last_error: easydkim::LastError::InvalidValue,
                 ..
             }
         ),
@@ -579,7 +576,7 @@ fn rotate_refusals() {
 #[cfg(feature = "serde")]
 mod interruption {
     use super::*;
-    use easydkim::registry::snapshot::Snapshot;
+    use easydkim::snapshot::Snapshot;
 
     /// "Crash": the registry is dropped and a new one restored from its JSON snapshot.
     fn crash(reg: IdentityRegistry) -> IdentityRegistry {
@@ -671,7 +668,7 @@ mod interruption {
             matches!(
                 &blocked,
                 RotationStep::Waiting {
-                    last_error: easydkim::registry::LastError::InvalidValue,
+                    last_error: easydkim::LastError::InvalidValue,
                     ..
                 }
             ),

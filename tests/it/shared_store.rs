@@ -12,17 +12,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use easydkim::registry::shared::{
+use easydkim::shared::{
     RegistryStore, SharedError, SharedOptions, SharedRegistry, VersionedChange,
 };
-use easydkim::registry::snapshot::IdentitySnapshot;
-use easydkim::registry::store::FileRegistryStore;
-use easydkim::registry::{
-    Change, Check, Event, Identity, Notifier, TenantSignature, VerificationStatus,
-};
+use easydkim::snapshot::IdentitySnapshot;
+use easydkim::store::FileRegistryStore;
 use easydkim::{
-    IdentityRegistry, KeySpec, RegistryConfig, RegistryError, StaticDns, Status, Verifier,
-    VerifyOptions,
+    Change, Check, Event, Identity, IdentityRegistry, KeySpec, Notifier, RegistryConfig,
+    RegistryError, StaticDns, Status, TenantSignature, VerificationStatus, Verifier, VerifyOptions,
 };
 
 use crate::precedence::{block_on, message_from, name, publish, H, REGION, T0, ZONE};
@@ -683,7 +680,7 @@ fn versions_are_not_reused_after_a_restart() {
 /// then what is committed while the stream is being read.
 #[test]
 fn the_change_stream_yields_every_commit_in_order() {
-    use easydkim::registry::shared::{change_stream, RemoteChange};
+    use easydkim::shared::{change_stream, RemoteChange};
     use futures_util::StreamExt;
 
     let dir = temp_dir("shared-stream");

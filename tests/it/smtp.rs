@@ -16,18 +16,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use easydkim::dns::{DnsVerifier, StaticDns};
 use easydkim::lettre_transport::{OnSignError, SigningTransport, SigningTransportError};
-use easydkim::message::Message as ParsedMessage;
-use easydkim::registry::{
-    unix_now, Delivery, MailTransport, OutgoingEmail, Purpose, RecordType, TenantSignature,
-    UnsignedReason,
-};
-use easydkim::verifier::{Status, Verifier, VerifyOptions};
 use easydkim::{
-    DomainSetup, IdentityRegistry, KeySpec, RegistryConfig, Selector, SignError, Signer,
-    VerificationStatus,
+    unix_now, Delivery, DomainSetup, IdentityRegistry, KeySpec, MailTransport,
+    Message as ParsedMessage, OutgoingEmail, Purpose, RecordType, RegistryConfig, Selector,
+    SignError, Signer, Status, TenantSignature, UnsignedReason, VerificationStatus, Verifier,
+    VerifyOptions,
 };
+use easydkim::{DnsVerifier, StaticDns};
 use lettre::address::Envelope;
 use lettre::message::{header::ContentType, MultiPart, SinglePart};
 use lettre::transport::smtp::response::Response;

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use easydkim::registry::snapshot::{IdentitySnapshot, Snapshot, SNAPSHOT_VERSION};
-use easydkim::registry::store::{FileStore, StoreError};
-use easydkim::registry::{VerificationInfo, VerificationStatus};
-use easydkim::{DomainSetup, IdentityRegistry, Selector, StaticDns};
+use easydkim::snapshot::{IdentitySnapshot, Snapshot, SNAPSHOT_VERSION};
+use easydkim::store::{FileStore, StoreError};
+use easydkim::{
+    DomainSetup, IdentityRegistry, Selector, StaticDns, VerificationInfo, VerificationStatus,
+};
 use sha2::{Digest, Sha256};
 
 use crate::key;

@@ -3,8 +3,7 @@
 
 use std::io::{Read, Write};
 
-use easydkim::stream::{sign_reader, StreamSigner};
-use easydkim::{sign_all, Canonicalization, Canonicalizer, Signer};
+use easydkim::{sign_all, sign_reader, Canonicalization, Canonicalizer, Signer, StreamSigner};
 
 use crate::{key, messages};
 

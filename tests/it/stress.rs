@@ -8,11 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use easydkim::dns::DnsResult;
-use easydkim::registry::{Check, Event, TenantSignature, VerificationStatus};
 use easydkim::{
-    DnsVerifier, IdentityRegistry, KeySpec, RegistryConfig, StaticDns, Status, Verifier,
-    VerifyOptions,
+    Check, DnsResult, DnsVerifier, Event, IdentityRegistry, KeySpec, RegistryConfig, StaticDns,
+    Status, TenantSignature, VerificationStatus, Verifier, VerifyOptions,
 };
 
 use crate::precedence::{block_on, message_from, publish, H, REGION, T0, ZONE};

@@ -7,11 +7,10 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use easydkim::registry::{
-    Check, Delivery, MailTransport, OutgoingEmail, TenantSignature, UnsignedReason,
-    VerificationStatus,
+use easydkim::{
+    Check, Delivery, IdentityRegistry, KeySpec, MailTransport, OutgoingEmail, Signer, StaticDns,
+    Status, TenantSignature, UnsignedReason, VerificationStatus,
 };
-use easydkim::{IdentityRegistry, KeySpec, Signer, StaticDns, Status};
 
 use crate::key;
 use crate::precedence::{config, name, publish, refresh, H, T0};
@@ -71,7 +70,7 @@ fn send(
     dns: &StaticDns,
     transport: &dyn MailTransport,
     from: &str,
-) -> easydkim::registry::TestEmailReport {
+) -> easydkim::TestEmailReport {
     crate::precedence::block_on(reg.send_test_email(
         from,
         "tenant@example.net",

@@ -1,10 +1,9 @@
 //! The verifier: RFC vectors, and one test per check (RFC 6376 6, RFC 8301, RFC 8463).
 
-use easydkim::dns::{DnsError, StaticDns};
-use easydkim::verifier::{
-    BodyLengthPolicy, FailureReason, Status, VerificationResult, Verifier, VerifyOptions,
+use easydkim::{
+    BodyLengthPolicy, Canonicalizer, DnsError, FailureReason, Signer, SigningKey, StaticDns,
+    Status, VerificationResult, Verifier, VerifyOptions,
 };
-use easydkim::{Canonicalizer, Signer, SigningKey};
 
 use crate::rfc;
 
