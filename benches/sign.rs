@@ -533,8 +533,8 @@ fn bench_registry(c: &mut Criterion) {
         .build()
         .unwrap()
         .block_on(reg.refresh(&dns, 60));
-    let id = reg.get(&id.name).unwrap();
-    let (selector, k) = id.dkim.as_ref().unwrap().signing();
+    let id = reg.get(id.name()).unwrap();
+    let (selector, k) = id.dkim().unwrap().signing();
     // The same signature the registry makes (default options: the default header list
     // with oversigning, relaxed/relaxed, t=), so the difference is the registry's own work.
     let bare = Signer::new(k.clone(), "example.com", selector)

@@ -142,14 +142,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let (identity, token) = registry.create_email(name, now)?;
             println!(
                 "== {}: email identity; confirmation token (mailed to the address): {token}\n",
-                identity.name
+                identity.name()
             );
             continue;
         }
         let identity = registry.create_domain(name, now)?;
-        println!("== {}: records for the tenant (CSV)\n", identity.name);
+        println!("== {}: records for the tenant (CSV)\n", identity.name());
         print!("{}", DnsRecord::to_csv(&registry.tenant_records(&identity)));
-        println!("\n== {}: records for the operator's zone\n", identity.name);
+        println!(
+            "\n== {}: records for the operator's zone\n",
+            identity.name()
+        );
         for r in registry.operator_records(&identity) {
             println!("{}", r.zone_line());
         }
@@ -193,7 +196,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         for identity in registry.list() {
             print_status(&identity);
             if needs_diagnosis(&identity) {
-                for finding in registry.diagnose(&identity.name, &dns).await? {
+                for finding in registry.diagnose(identity.name(), &dns).await? {
                     println!("    finding: {finding}");
                 }
             }
@@ -208,15 +211,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 fn print_status(identity: &Identity) {
     let last =
         |e: Option<easydkim::LastError>| e.map(|e| format!(", last error {e}")).unwrap_or_default();
-    match identity.name {
-        IdentityName::Email(_) => println!("{}: verification {}", identity.name, identity.status()),
+    match identity.name() {
+        IdentityName::Email(_) => {
+            println!("{}: verification {}", identity.name(), identity.status())
+        }
         IdentityName::Domain(_) => println!(
             "{}: verification {}{}; DKIM {}{}",
-            identity.name,
+            identity.name(),
             identity.status(),
-            last(identity.verification.last_error),
+            last(identity.verification().last_error),
             identity.dkim_status(),
-            last(identity.dkim_verification.last_error),
+            last(identity.dkim_verification().last_error),
         ),
     }
 }
@@ -225,5 +230,5 @@ fn print_status(identity: &Identity) {
 fn needs_diagnosis(identity: &Identity) -> bool {
     identity.domain().is_some()
         && (identity.status() != VerificationStatus::Success
-            || (identity.dkim.is_some() && identity.dkim_status() != VerificationStatus::Success))
+            || (identity.dkim().is_some() && identity.dkim_status() != VerificationStatus::Success))
 }

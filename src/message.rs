@@ -11,11 +11,28 @@ use std::borrow::Cow;
 /// Limits applied while splitting a message. Hostile input above a limit is refused with a
 /// typed error instead of being processed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest header block accepted, in bytes (default 1 MiB).
     pub max_header_bytes: usize,
     /// Largest number of header fields accepted (default 1,000).
     pub max_header_fields: usize,
+}
+
+impl Limits {
+    /// The same limits with the largest header block accepted, in bytes.
+    #[must_use]
+    pub fn with_max_header_bytes(mut self, bytes: usize) -> Limits {
+        self.max_header_bytes = bytes;
+        self
+    }
+
+    /// The same limits with the largest number of header fields accepted.
+    #[must_use]
+    pub fn with_max_header_fields(mut self, fields: usize) -> Limits {
+        self.max_header_fields = fields;
+        self
+    }
 }
 
 impl Default for Limits {

@@ -47,12 +47,11 @@ static VERIFIER: LazyLock<Verifier> = LazyLock::new(|| {
     let defaults = Limits::default();
     // Room for the new header on top of an input at the signer's limits.
     Verifier::new(
-        VerifyOptions::default()
-            .with_now(Some(NOW))
-            .with_limits(Limits {
-                max_header_bytes: defaults.max_header_bytes + 64 * 1024,
-                max_header_fields: defaults.max_header_fields + 1,
-            }),
+        VerifyOptions::default().with_now(Some(NOW)).with_limits(
+            Limits::default()
+                .with_max_header_bytes(defaults.max_header_bytes + 64 * 1024)
+                .with_max_header_fields(defaults.max_header_fields + 1),
+        ),
     )
 });
 

@@ -116,7 +116,7 @@
 //! let report = registry.refresh(&dns, t0 + 75 * HOUR).await;
 //! assert_eq!(status("example.com"), (Failed, Failed));
 //! assert_eq!(status("late.example.com"), (Failed, Failed));
-//! assert!(report.events.iter().any(|e| e.identity == late.name && e.check == Check::Dkim));
+//! assert!(report.events.iter().any(|e| &e.identity == late.name() && e.check == Check::Dkim));
 //! assert!(!registry.sign_at(msg, t0 + 75 * HOUR)?.message.starts_with(b"DKIM-Signature:"));
 //!
 //! // A restart: same records, a new window.

@@ -139,28 +139,28 @@ pub struct DualKey {
 #[derive(Clone, Debug)]
 pub struct EasyState {
     /// Role and generation time of each key, parallel to `keys`.
-    pub slots: Vec<KeySlot>,
+    pub(crate) slots: Vec<KeySlot>,
     /// Where the rotation stands.
-    pub rotation: RotationState,
+    pub(crate) rotation: RotationState,
     /// When the active key started signing (creation or the last switch).
-    pub active_since: u64,
+    pub(crate) active_since: u64,
     /// The spec of the next key generated (at the end of a rotation's overlap).
-    pub next_key_spec: KeySpec,
+    pub(crate) next_key_spec: KeySpec,
     /// When `next_key_spec` was last changed by
     /// [`set_next_key_spec`](super::IdentityRegistry::set_next_key_spec).
-    pub key_spec_changed_at: Option<u64>,
+    pub(crate) key_spec_changed_at: Option<u64>,
     /// The extra Ed25519 key, when dual signing is on.
-    pub dual: Option<DualKey>,
+    pub(crate) dual: Option<DualKey>,
     /// The zone of the key records and CNAME targets: the registry's signing zone at
     /// creation, the parent's for a replica.
-    pub signing_zone: DomainName,
+    pub(crate) signing_zone: DomainName,
     /// For a replica: the region of the parent identity whose tokens and keys it shares.
-    pub replica_of: Option<String>,
+    pub(crate) replica_of: Option<String>,
 }
 
 impl EasyState {
     /// A fresh state for three keys generated at `now`: key 0 active, 1 next, 2 previous.
-    pub fn new(signing_zone: DomainName, next_key_spec: KeySpec, now: u64) -> Self {
+    pub(crate) fn new(signing_zone: DomainName, next_key_spec: KeySpec, now: u64) -> Self {
         let slot = |role| KeySlot {
             role,
             generated_at: now,
@@ -182,18 +182,18 @@ impl EasyState {
     }
 
     /// The index of the key with `role`, if any.
-    pub fn slot_of(&self, role: KeyRole) -> Option<usize> {
+    pub(crate) fn slot_of(&self, role: KeyRole) -> Option<usize> {
         self.slots.iter().position(|s| s.role == role)
     }
 
     /// The index of the signing key.
-    pub fn active(&self) -> usize {
+    pub(crate) fn active(&self) -> usize {
         self.slot_of(KeyRole::Active).unwrap_or(0)
     }
 
     /// Checks the invariants: three slots, exactly one active and one previous, and one
     /// next (Idle, AwaitingNext) or one freed (Overlap).
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if self.slots.len() != 3 {
             return Err(format!("{} key slots, expected 3", self.slots.len()));
         }
@@ -219,6 +219,50 @@ impl EasyState {
             return Err("the dual-signing key is not Ed25519".into());
         }
         Ok(())
+    }
+}
+
+impl EasyState {
+    /// Role and generation time of each key, in the order of [`DkimSetup::Easy`]'s `keys`.
+    pub fn slots(&self) -> &[KeySlot] {
+        &self.slots
+    }
+
+    /// Where the rotation stands.
+    pub fn rotation(&self) -> RotationState {
+        self.rotation
+    }
+
+    /// When the active key started signing (creation or the last switch; Unix seconds).
+    pub fn active_since(&self) -> u64 {
+        self.active_since
+    }
+
+    /// The spec of the next key generated (at the end of a rotation's overlap).
+    pub fn next_key_spec(&self) -> KeySpec {
+        self.next_key_spec
+    }
+
+    /// When the next key spec was last changed by
+    /// [`set_next_key_spec`](super::IdentityRegistry::set_next_key_spec).
+    pub fn key_spec_changed_at(&self) -> Option<u64> {
+        self.key_spec_changed_at
+    }
+
+    /// The extra Ed25519 key, when dual signing is on.
+    pub fn dual(&self) -> Option<&DualKey> {
+        self.dual.as_ref()
+    }
+
+    /// The zone of the key records and CNAME targets: the registry's signing zone at
+    /// creation, the parent's for a replica.
+    pub fn signing_zone(&self) -> &DomainName {
+        &self.signing_zone
+    }
+
+    /// For a replica: the region of the parent identity whose tokens and keys it shares.
+    pub fn replica_of(&self) -> Option<&str> {
+        self.replica_of.as_deref()
     }
 }
 
@@ -290,26 +334,81 @@ impl DkimSetup {
 #[derive(Clone, Debug)]
 pub struct Identity {
     /// Its name.
-    pub name: IdentityName,
+    pub(crate) name: IdentityName,
     /// Ownership verification.
-    pub verification: VerificationInfo,
+    pub(crate) verification: VerificationInfo,
     /// The domain verification token (base64 of 32 random bytes); None for email identities.
-    pub verification_token: Option<String>,
+    pub(crate) verification_token: Option<String>,
     /// The email confirmation token and its expiry; None for domains.
-    pub confirmation: Option<(String, u64)>,
+    pub(crate) confirmation: Option<(String, u64)>,
     /// The DKIM setup, if any (domains only).
-    pub dkim: Option<DkimSetup>,
+    pub(crate) dkim: Option<DkimSetup>,
     /// DKIM verification (NotStarted without a setup).
-    pub dkim_verification: VerificationInfo,
+    pub(crate) dkim_verification: VerificationInfo,
     /// Whether messages governed by this identity are signed (default true).
-    pub signing_enabled: bool,
+    pub(crate) signing_enabled: bool,
     /// When the identity was created (Unix seconds).
-    pub created_at: u64,
+    pub(crate) created_at: u64,
     /// Bumped on every change; used to apply concurrent checks exactly once.
-    pub version: u64,
+    pub(crate) version: u64,
 }
 
 impl Identity {
+    /// Its name.
+    pub fn name(&self) -> &IdentityName {
+        &self.name
+    }
+
+    /// Ownership verification: status, last error, when it started and last changed.
+    pub fn verification(&self) -> &VerificationInfo {
+        &self.verification
+    }
+
+    /// The domain verification token (base64 of 32 random bytes); None for email identities.
+    pub fn verification_token(&self) -> Option<&str> {
+        self.verification_token.as_deref()
+    }
+
+    /// The email confirmation token and when it expires (Unix seconds); None for domains
+    /// and once the address is confirmed.
+    pub fn confirmation(&self) -> Option<(&str, u64)> {
+        self.confirmation.as_ref().map(|(t, at)| (t.as_str(), *at))
+    }
+
+    /// The DKIM setup, if any (domains only).
+    pub fn dkim(&self) -> Option<&DkimSetup> {
+        self.dkim.as_ref()
+    }
+
+    /// DKIM verification (NotStarted without a setup).
+    pub fn dkim_verification(&self) -> &VerificationInfo {
+        &self.dkim_verification
+    }
+
+    /// Whether messages governed by this identity are signed (default true).
+    pub fn signing_enabled(&self) -> bool {
+        self.signing_enabled
+    }
+
+    /// When the identity was created (Unix seconds).
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
+
+    /// The identity's version: bumped by the registry on every change, and assigned by the
+    /// store when a [`SharedRegistry`](crate::shared::SharedRegistry) commits it.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The same identity with the version a [`RegistryStore`](crate::shared::RegistryStore)
+    /// assigned to it on commit: what a store returns from `load` and `changes_since`.
+    #[must_use]
+    pub fn with_version(mut self, version: u64) -> Identity {
+        self.version = version;
+        self
+    }
+
     /// The domain name, for domain identities.
     pub fn domain(&self) -> Option<&DomainName> {
         match &self.name {
@@ -318,12 +417,12 @@ impl Identity {
         }
     }
 
-    /// The identity status (shorthand for `verification.status`).
+    /// The identity status (shorthand for `verification().status`).
     pub fn status(&self) -> VerificationStatus {
         self.verification.status
     }
 
-    /// The DKIM status (shorthand for `dkim_verification.status`).
+    /// The DKIM status (shorthand for `dkim_verification().status`).
     pub fn dkim_status(&self) -> VerificationStatus {
         self.dkim_verification.status
     }

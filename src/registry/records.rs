@@ -43,6 +43,7 @@ pub enum Purpose {
 
 /// One DNS record. `name` and CNAME values are fully qualified, without the trailing dot.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct DnsRecord {
     /// TXT or CNAME.
     pub record_type: RecordType,
@@ -57,6 +58,24 @@ pub struct DnsRecord {
 }
 
 impl DnsRecord {
+    /// A record. `name` and a CNAME's `value` are fully qualified names without the
+    /// trailing dot; a TXT `value` is the text, unsplit.
+    pub fn new(
+        record_type: RecordType,
+        name: impl Into<String>,
+        value: impl Into<String>,
+        publisher: Publisher,
+        purpose: Purpose,
+    ) -> DnsRecord {
+        DnsRecord {
+            record_type,
+            name: name.into(),
+            value: value.into(),
+            publisher,
+            purpose,
+        }
+    }
+
     /// The records as CSV, `Type,Name,Value` with a header row and CRLF line ends (RFC 4180),
     /// the file a tenant downloads.
     pub fn to_csv(records: &[DnsRecord]) -> String {

@@ -141,6 +141,7 @@ pub enum Decision {
 /// The decision with the chain of candidates walked, so operators can show tenants why a
 /// message was or was not signed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Resolution {
     /// The decision.
     pub decision: Decision,

@@ -286,6 +286,7 @@ impl std::fmt::Display for RotationPhase {
 
 /// One status transition, emitted exactly once.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Event {
     /// The region of the registry.
     pub region: String,
@@ -301,6 +302,37 @@ pub struct Event {
     pub at: u64,
     /// What the check found wrong, when it failed.
     pub last_error: Option<LastError>,
+}
+
+impl Event {
+    /// An event without an error: how a [`RegistryStore`](crate::shared::RegistryStore)
+    /// rebuilds the events it keeps, and how tests write the events they expect. The
+    /// registry makes its own.
+    pub fn new(
+        region: impl Into<String>,
+        identity: IdentityName,
+        check: Check,
+        from: VerificationStatus,
+        to: VerificationStatus,
+        at: u64,
+    ) -> Event {
+        Event {
+            region: region.into(),
+            identity,
+            check,
+            from,
+            to,
+            at,
+            last_error: None,
+        }
+    }
+
+    /// The same event with `last_error` set.
+    #[must_use]
+    pub fn with_last_error(mut self, last_error: Option<LastError>) -> Event {
+        self.last_error = last_error;
+        self
+    }
 }
 
 #[cfg(test)]

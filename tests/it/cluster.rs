@@ -472,22 +472,22 @@ async fn handle(node: &SharedRegistry, dns: &FileDns, line: &str) -> Result<Stri
                 .registry()
                 .list()
                 .into_iter()
-                .find(|i| i.name.to_string() == words[1])
+                .find(|i| i.name().to_string() == words[1])
             else {
                 return Ok("absent".into());
             };
             let dual = i
-                .dkim
+                .dkim()
                 .as_ref()
                 .and_then(|d| d.easy_state())
-                .is_some_and(|s| s.dual.is_some());
-            let selector = i.dkim.as_ref().map(|d| d.signing().0.to_string());
+                .is_some_and(|s| s.dual().is_some());
+            let selector = i.dkim().map(|d| d.signing().0.to_string());
             Ok(format!(
                 "{:?} {:?} {} signing={} dual={} selector={}",
                 i.status(),
                 i.dkim_status(),
-                i.version,
-                i.signing_enabled,
+                i.version(),
+                i.signing_enabled(),
                 dual,
                 selector.unwrap_or_default()
             ))
@@ -921,7 +921,7 @@ fn cluster_refresher_killed_mid_refresh() {
             (i.status(), i.dkim_status()),
             (VerificationStatus::Success, VerificationStatus::Success),
             "{}",
-            i.name
+            i.name()
         );
     }
     assert!(block_on(store.undelivered_events(REGION, 1000))
@@ -983,14 +983,14 @@ fn cluster_conflicting_updates() {
         let i = loaded
             .identities
             .iter()
-            .find(|i| i.name.to_string() == *name)
+            .find(|i| i.name().to_string() == *name)
             .expect("in store");
-        assert!(!i.signing_enabled, "{name}: signing still enabled");
+        assert!(!i.signing_enabled(), "{name}: signing still enabled");
         assert!(
-            i.dkim
+            i.dkim()
                 .as_ref()
                 .and_then(|d| d.easy_state())
-                .is_some_and(|s| s.dual.is_some()),
+                .is_some_and(|s| s.dual().is_some()),
             "{name}: dual signing lost"
         );
         let want = "signing=false dual=true";
@@ -998,7 +998,7 @@ fn cluster_conflicting_updates() {
         for n in [&mut a, &mut b, &mut d] {
             within(PROPAGATION_BOUND, "nodes agreeing", || {
                 let s = n.ok(&format!("status {name}"));
-                (s.contains(want) && s.contains(&format!(" {} ", i.version))).then_some(())
+                (s.contains(want) && s.contains(&format!(" {} ", i.version()))).then_some(())
             });
         }
     }

@@ -89,10 +89,9 @@ fn invalid_field_name() {
 
 #[test]
 fn header_block_limits() {
-    let limits = Limits {
-        max_header_bytes: 100,
-        max_header_fields: 3,
-    };
+    let limits = Limits::default()
+        .with_max_header_bytes(100)
+        .with_max_header_fields(3);
     let big = format!(
         "From: a@example.com\r\nSubject: {}\r\n\r\nhi\r\n",
         "x".repeat(200)
@@ -117,10 +116,7 @@ fn header_block_limits() {
         s.sign(huge.as_bytes()).unwrap_err(),
         SignError::Message(MessageError::TooManyHeaderFields { limit: 1000 })
     );
-    s = s.limits(Limits {
-        max_header_fields: 2000,
-        ..Limits::default()
-    });
+    s = s.limits(Limits::default().with_max_header_fields(2000));
     assert!(s.sign(huge.as_bytes()).is_ok());
     let long = format!(
         "From: a@example.com\r\nX: {}\r\n\r\n",
@@ -469,10 +465,7 @@ fn sign_all_applies_the_strictest_limits() {
     let loose = Signer::new(key.clone(), "example.com", "a").unwrap();
     let strict = Signer::new(key, "example.com", "b")
         .unwrap()
-        .limits(Limits {
-            max_header_fields: 10,
-            ..Limits::default()
-        });
+        .limits(Limits::default().with_max_header_fields(10));
     let refused = SignError::Message(MessageError::TooManyHeaderFields { limit: 10 });
     assert_eq!(strict.sign(msg.as_bytes()).unwrap_err(), refused);
     for order in [[&loose, &strict], [&strict, &loose]] {

@@ -31,15 +31,7 @@ fn ev(
     at: u64,
     last_error: Option<LastError>,
 ) -> Event {
-    Event {
-        region: REGION.to_string(),
-        identity: name(identity),
-        check,
-        from,
-        to,
-        at,
-        last_error,
-    }
+    Event::new(REGION, name(identity), check, from, to, at).with_last_error(last_error)
 }
 
 /// Asserts `got` holds exactly the events of `expected`, each once, in any order.
@@ -71,9 +63,9 @@ fn easy_domain() -> (IdentityRegistry, StaticDns) {
 fn verification_token(reg: &IdentityRegistry, identity: &str) -> String {
     reg.get_str(identity)
         .expect("identity")
-        .verification_token
-        .clone()
+        .verification_token()
         .expect("domain identities have a verification token")
+        .to_string()
 }
 
 fn cname_names(reg: &IdentityRegistry, identity: &str) -> Vec<String> {
@@ -117,10 +109,10 @@ fn txt_at_verification_label_verifies_the_domain_but_not_dkim() {
     assert_eq!(r.events, vec![]);
     assert_eq!(r.checked, 1);
     let id = reg.get_str(DOMAIN).expect("identity");
-    assert_eq!(id.verification.last_checked, Some(T0 + H));
-    assert_eq!(id.verification.last_error, Some(LastError::HostNotFound));
+    assert_eq!(id.verification().last_checked, Some(T0 + H));
+    assert_eq!(id.verification().last_error, Some(LastError::HostNotFound));
     assert_eq!(
-        id.dkim_verification.last_error,
+        id.dkim_verification().last_error,
         Some(LastError::HostNotFound)
     );
 
@@ -140,8 +132,8 @@ fn txt_at_verification_label_verifies_the_domain_but_not_dkim() {
     );
     assert_eq!(statuses(&reg, DOMAIN), (Success, Pending));
     let id = reg.get_str(DOMAIN).expect("identity");
-    assert_eq!(id.verification.last_success, Some(T0 + 2 * H));
-    assert_eq!(id.verification.last_error, None);
+    assert_eq!(id.verification().last_success, Some(T0 + 2 * H));
+    assert_eq!(id.verification().last_error, None);
     // Verified, but its DKIM is not: unsigned, no fall back.
     assert_eq!(
         unsigned_reason(&reg, "a@example.com", T0 + 2 * H),
@@ -186,7 +178,7 @@ fn wrong_verification_token_does_not_verify() {
     assert_eq!(r.events, vec![]);
     assert_eq!(statuses(&reg, DOMAIN), (Pending, Pending));
     let id = reg.get_str(DOMAIN).expect("identity");
-    assert_eq!(id.verification.last_error, Some(LastError::InvalidValue));
+    assert_eq!(id.verification().last_error, Some(LastError::InvalidValue));
 }
 
 #[test]
@@ -304,9 +296,12 @@ fn transient_errors_never_fail_a_pending_setup() {
         assert_eq!(refresh(&reg, &dns, t).events, vec![], "at {t}");
         assert_eq!(statuses(&reg, DOMAIN), (Pending, Pending), "at {t}");
         let id = reg.get_str(DOMAIN).expect("identity");
-        assert_eq!(id.verification.last_error, Some(LastError::DnsServerError));
         assert_eq!(
-            id.dkim_verification.last_error,
+            id.verification().last_error,
+            Some(LastError::DnsServerError)
+        );
+        assert_eq!(
+            id.dkim_verification().last_error,
             Some(LastError::DnsServerError)
         );
     }
@@ -377,7 +372,7 @@ fn removed_dkim_records_degrade_then_recover_then_fail_after_grace() {
     assert_eq!(
         reg.get_str(DOMAIN)
             .expect("identity")
-            .dkim_verification
+            .dkim_verification()
             .failing_since,
         Some(t1)
     );
@@ -477,8 +472,8 @@ fn restart_gives_a_failed_setup_a_new_window_with_the_same_tokens() {
     reg.restart(DOMAIN, t).expect("restart");
     assert_eq!(statuses(&reg, DOMAIN), (Pending, Pending));
     let id = reg.get_str(DOMAIN).expect("identity");
-    assert_eq!(id.verification.window_start, t);
-    assert_eq!(id.dkim_verification.window_start, t);
+    assert_eq!(id.verification().window_start, t);
+    assert_eq!(id.dkim_verification().window_start, t);
     assert_eq!(reg.tenant_records(&id), before, "tokens changed on restart");
 
     // The new window runs from the restart.
@@ -544,7 +539,7 @@ fn flattened_cname_with_the_right_key_is_accepted() {
         .map(|r| (r.name, r.value))
         .collect();
     // The host resolves the CNAME itself and serves the TXT at the tenant name.
-    for token in id.dkim.as_ref().expect("setup").tokens() {
+    for token in id.dkim().expect("setup").tokens() {
         let txt = &keys[&format!("{token}.dkim.mail.example.net")];
         dns.add_txt(&format!("{token}._domainkey.example.com"), txt);
     }
@@ -564,7 +559,7 @@ fn flattened_cname_with_another_key_is_invalid() {
     assert_eq!(statuses(&reg, DOMAIN), (Pending, Pending));
     let id = reg.get_str(DOMAIN).expect("identity");
     assert_eq!(
-        id.dkim_verification.last_error,
+        id.dkim_verification().last_error,
         Some(LastError::InvalidValue)
     );
 }
@@ -580,7 +575,7 @@ fn cname_to_the_wrong_target_stays_pending_with_invalid_value() {
     let id = reg.get_str(DOMAIN).expect("identity");
     assert_eq!(id.dkim_status(), Pending);
     assert_eq!(
-        id.dkim_verification.last_error,
+        id.dkim_verification().last_error,
         Some(LastError::InvalidValue)
     );
 }
@@ -684,7 +679,7 @@ fn bring_your_own_key_with_another_key_is_invalid() {
     let id = reg.get_str(DOMAIN).expect("identity");
     assert_eq!(id.dkim_status(), Pending);
     assert_eq!(
-        id.dkim_verification.last_error,
+        id.dkim_verification().last_error,
         Some(LastError::InvalidValue)
     );
 }

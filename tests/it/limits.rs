@@ -136,10 +136,11 @@ fn header_block_over_1_mib_is_refused_quickly() {
     assert!(signer.sign(&under).is_ok());
 
     // The cap is configurable.
-    let small = ed_signer("sel").limits(Limits {
-        max_header_bytes: 100,
-        max_header_fields: 1000,
-    });
+    let small = ed_signer("sel").limits(
+        Limits::default()
+            .with_max_header_bytes(100)
+            .with_max_header_fields(1000),
+    );
     assert!(small.sign(&headers_then_body(b"", &[b'a'; 200])).is_ok());
     let big = headers_then_body(format!("X-Pad: {}\r\n", "a".repeat(200)).as_bytes(), b"");
     assert_eq!(
@@ -171,10 +172,11 @@ fn more_than_1000_header_fields_are_refused_quickly() {
             Err(too_many.clone())
         );
     }
-    let few = ed_signer("sel").limits(Limits {
-        max_header_bytes: MIB,
-        max_header_fields: 3,
-    });
+    let few = ed_signer("sel").limits(
+        Limits::default()
+            .with_max_header_bytes(MIB)
+            .with_max_header_fields(3),
+    );
     assert_eq!(
         few.sign(&headers_then_body(b"A: 1\r\nB: 2\r\n", b"")),
         Err(SignError::Message(MessageError::TooManyHeaderFields {
@@ -306,10 +308,11 @@ fn header_time_is_linear() {
     ] {
         for c in [Canonicalization::Simple, Canonicalization::Relaxed] {
             let mut signer = ed_signer("sel").canonicalization(Canonicalizer::new(c, c));
-            signer = signer.limits(Limits {
-                max_header_bytes: 2 * MIB,
-                max_header_fields: MIB,
-            });
+            signer = signer.limits(
+                Limits::default()
+                    .with_max_header_bytes(2 * MIB)
+                    .with_max_header_fields(MIB),
+            );
             let (ms, ml) = (
                 headers_then_body(make(MIB / 8).as_bytes(), b"hi\r\n"),
                 headers_then_body(make(MIB).as_bytes(), b"hi\r\n"),
@@ -562,7 +565,7 @@ fn dns_answers_with_many_txt_records_are_handled_quickly() {
     let id = reg
         .create_domain_with("example.com", DomainSetup::None, T0)
         .expect("create");
-    let token = id.verification_token.clone().expect("token");
+    let token = id.verification_token().expect("token").to_string();
     let dns = StaticDns::new();
     for j in junk.iter().take(5000) {
         dns.add_txt("_easydkim.example.com", j);
@@ -713,7 +716,7 @@ fn private_keys_never_appear_in_debug_display_or_errors() {
     add("config", format!("{:?}", reg.config()));
     let id = reg.get_str("example.org").expect("identity");
     add("identity", format!("{id:?}"));
-    add("dkim setup", format!("{:?}", id.dkim));
+    add("dkim setup", format!("{:?}", id.dkim()));
     add(
         "sign outcome",
         format!(

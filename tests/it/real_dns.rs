@@ -166,13 +166,13 @@ impl Zones {
     }
 
     fn txt(&mut self, name: &str, value: &str) {
-        self.record(&DnsRecord {
-            record_type: RecordType::Txt,
-            name: name.to_string(),
-            value: value.to_string(),
-            publisher: Publisher::Tenant,
-            purpose: Purpose::Verification,
-        });
+        self.record(&DnsRecord::new(
+            RecordType::Txt,
+            name,
+            value,
+            Publisher::Tenant,
+            Purpose::Verification,
+        ));
     }
 
     fn cname(&mut self, name: &str, target: &str) {
@@ -443,10 +443,10 @@ type Statuses = (
 fn statuses(reg: &IdentityRegistry, domain: &str) -> Statuses {
     let id = reg.get_str(domain).expect("identity");
     (
-        id.verification.status,
-        id.verification.last_error,
-        id.dkim_verification.status,
-        id.dkim_verification.last_error,
+        id.verification().status,
+        id.verification().last_error,
+        id.dkim_verification().status,
+        id.dkim_verification().last_error,
     )
 }
 
@@ -979,10 +979,9 @@ async fn real_dns_diagnose_zone_appended_twice() {
     let mut zones = Zones::new();
     zones.records(&reg.operator_records(&id));
     for r in reg.tenant_records(&id) {
-        zones.record(&DnsRecord {
-            name: format!("{}.example.com", r.name),
-            ..r
-        });
+        let mut r = r;
+        r.name = format!("{}.example.com", r.name);
+        zones.record(&r);
     }
     // example.org: CNAME targets completed with the tenant's zone (no trailing dot).
     let org = easy(&reg, "example.org", now);

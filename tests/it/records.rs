@@ -199,13 +199,13 @@ fn relative_names_for_hosts_that_append_the_zone() {
         .all(|r| r.relative_name(&zone("ample.com")).is_none()));
 
     // The apex (the verification TXT for hosts that refuse underscores).
-    let apex = DnsRecord {
-        record_type: RecordType::Txt,
-        name: "example.com".into(),
-        value: format!("easydkim:{VERIFY_1}"),
-        publisher: Publisher::Tenant,
-        purpose: Purpose::Verification,
-    };
+    let apex = DnsRecord::new(
+        RecordType::Txt,
+        "example.com",
+        format!("easydkim:{VERIFY_1}"),
+        Publisher::Tenant,
+        Purpose::Verification,
+    );
     assert_eq!(apex.relative_name(&example).as_deref(), Some("@"));
 
     // A subdomain identity inside the tenant's zone.
@@ -402,7 +402,7 @@ fn generated_keys_publish_the_key_that_signs() {
     let reg = IdentityRegistry::new(c);
     let id = reg.create_domain("example.net", T0).expect("create");
     let operator = reg.operator_records(&id);
-    let setup = id.dkim.as_ref().expect("setup");
+    let setup = id.dkim().expect("setup");
     let tokens = setup.tokens();
     assert_eq!(tokens.len(), 3);
     for (t, r) in tokens.iter().zip(&operator) {
@@ -437,7 +437,7 @@ fn default_keys_are_2048_bit_and_the_original_1024_bit_setup_is_one_line() {
     let id = reg.create_domain("example.net", T0).expect("create");
     assert_eq!(id.current_key_spec(), Some(easydkim::KeySpec::Rsa1024));
     assert_eq!(id.next_key_spec(), Some(easydkim::KeySpec::Rsa1024));
-    let keys: Vec<usize> = match id.dkim.as_ref().expect("setup") {
+    let keys: Vec<usize> = match id.dkim().expect("setup") {
         easydkim::DkimSetup::Easy { keys, .. } => keys.iter().map(|k| k.key.bits()).collect(),
         other => panic!("{other:?}"),
     };

@@ -92,7 +92,7 @@ fn lookups_in_flight_are_bounded_by_the_concurrency() {
     assert!(reg
         .list()
         .iter()
-        .all(|i| i.verification.last_error == Some(LastError::HostNotFound)));
+        .all(|i| i.verification().last_error == Some(LastError::HostNotFound)));
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn a_dead_resolver_costs_one_budget_and_fails_nothing() {
     assert!(report.events.is_empty(), "{:?}", report.events);
     for i in reg.list() {
         assert_eq!(i.status(), VerificationStatus::Pending);
-        assert_eq!(i.verification.last_error, Some(LastError::DnsServerError));
+        assert_eq!(i.verification().last_error, Some(LastError::DnsServerError));
     }
     // 200 identities at 64 at a time: four budgets, not 200.
     assert!(

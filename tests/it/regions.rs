@@ -34,7 +34,7 @@ fn same_domain_two_regions_independent_setups() {
     let a = eu.create_domain("example.com", now).unwrap();
     let b = us.create_domain("example.com", now).unwrap();
     let tokens = |i: &easydkim::Identity| -> Vec<String> {
-        i.dkim
+        i.dkim()
             .as_ref()
             .unwrap()
             .tokens()
@@ -43,7 +43,7 @@ fn same_domain_two_regions_independent_setups() {
             .collect()
     };
     assert_ne!(tokens(&a), tokens(&b));
-    assert_ne!(a.verification_token, b.verification_token);
+    assert_ne!(a.verification_token(), b.verification_token());
 
     // Publish only eu-west-1's records: only that region verifies.
     let dns = StaticDns::new();
@@ -55,8 +55,8 @@ fn same_domain_two_regions_independent_setups() {
     }
     let reports = block_on(regions.refresh_all(&dns, now + 60));
     assert_eq!(reports.len(), 2);
-    let a = eu.get(&a.name).unwrap();
-    let b = us.get(&b.name).unwrap();
+    let a = eu.get(a.name()).unwrap();
+    let b = us.get(b.name()).unwrap();
     assert_eq!(
         (a.status(), a.dkim_status()),
         (VerificationStatus::Success, VerificationStatus::Success)

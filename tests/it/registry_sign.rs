@@ -108,7 +108,7 @@ fn corpus_signatures_verify_from_the_records_the_registry_produced() {
     for spec in [KeySpec::Rsa1024, KeySpec::Ed25519] {
         let (reg, dns) = easy_example_com(config_with(spec, true));
         let id = reg.get_str("example.com").expect("identity");
-        let (selector, _) = id.dkim.as_ref().expect("setup").signing();
+        let (selector, _) = id.dkim().expect("setup").signing();
         let algorithm = if spec == KeySpec::Ed25519 {
             "ed25519-sha256"
         } else {
@@ -544,27 +544,32 @@ mod snapshot {
         assert_eq!(a.len(), 5);
         assert_eq!(a.len(), b.len());
         for (x, y) in a.iter().zip(&b) {
-            assert_eq!(x.name, y.name);
-            assert_eq!(x.verification, y.verification, "{}", x.name);
-            assert_eq!(x.dkim_verification, y.dkim_verification, "{}", x.name);
-            assert_eq!(x.verification_token, y.verification_token, "{}", x.name);
-            assert_eq!(x.confirmation, y.confirmation, "{}", x.name);
-            assert_eq!(x.signing_enabled, y.signing_enabled, "{}", x.name);
-            assert_eq!(x.created_at, y.created_at, "{}", x.name);
-            assert_eq!(x.version, y.version, "{}", x.name);
-            match (&x.dkim, &y.dkim) {
+            assert_eq!(x.name(), y.name());
+            assert_eq!(x.verification(), y.verification(), "{}", x.name());
+            assert_eq!(x.dkim_verification(), y.dkim_verification(), "{}", x.name());
+            assert_eq!(
+                x.verification_token(),
+                y.verification_token(),
+                "{}",
+                x.name()
+            );
+            assert_eq!(x.confirmation(), y.confirmation(), "{}", x.name());
+            assert_eq!(x.signing_enabled(), y.signing_enabled(), "{}", x.name());
+            assert_eq!(x.created_at(), y.created_at(), "{}", x.name());
+            assert_eq!(x.version(), y.version(), "{}", x.name());
+            match (&x.dkim(), &y.dkim()) {
                 (None, None) => {}
                 (Some(dx), Some(dy)) => {
-                    assert_eq!(dx.tokens(), dy.tokens(), "{}", x.name);
-                    assert_eq!(dx.signing().0, dy.signing().0, "{}", x.name);
+                    assert_eq!(dx.tokens(), dy.tokens(), "{}", x.name());
+                    assert_eq!(dx.signing().0, dy.signing().0, "{}", x.name());
                     assert_eq!(
                         dx.signing().1.dns_record(),
                         dy.signing().1.dns_record(),
                         "{}",
-                        x.name
+                        x.name()
                     );
                 }
-                other => panic!("{}: {other:?}", x.name),
+                other => panic!("{}: {other:?}", x.name()),
             }
             assert_eq!(reg.tenant_records(x), restored.tenant_records(y));
             assert_eq!(reg.operator_records(x), restored.operator_records(y));
@@ -629,7 +634,7 @@ mod snapshot {
         let json = serde_json::to_string(&snap).expect("json");
         let org = reg.get_str("example.org").expect("identity");
         let der = org
-            .dkim
+            .dkim()
             .as_ref()
             .expect("setup")
             .signing()
@@ -647,7 +652,7 @@ mod snapshot {
         assert!(!format!("{org:?}").contains(&secret));
         let easy = reg.get_str("example.com").expect("identity");
         let der = easy
-            .dkim
+            .dkim()
             .as_ref()
             .expect("setup")
             .signing()

@@ -91,8 +91,8 @@ fn one_set_of_tenant_cnames_verifies_both_regions() {
         assert!(r.value.ends_with(&zone(EU)), "{r:?}");
     }
     assert_eq!(
-        parent.dkim.as_ref().expect("dkim").tokens(),
-        replica.dkim.as_ref().expect("dkim").tokens()
+        parent.dkim().expect("dkim").tokens(),
+        replica.dkim().expect("dkim").tokens()
     );
 
     // Nothing published yet: both pending, neither signs.

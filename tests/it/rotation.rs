@@ -995,7 +995,7 @@ fn dual_signing_adds_an_ed25519_signature_once_its_cname_is_seen() {
     assert_eq!(cnames[3].value, record.name);
     let dual_token = id
         .easy_state()
-        .and_then(|s| s.dual.as_ref())
+        .and_then(|s| s.dual())
         .map(|d| d.key.token.clone())
         .expect("dual key");
     assert_eq!(reg.operator_records(&id).len(), 4);

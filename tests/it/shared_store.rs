@@ -114,15 +114,7 @@ fn file_bytes(path: &Path) -> Vec<u8> {
 }
 
 fn event(identity: &str, check: Check, at: u64) -> Event {
-    Event {
-        region: REGION.to_string(),
-        identity: name(identity),
-        check,
-        from: Pending,
-        to: Success,
-        at,
-        last_error: None,
-    }
+    Event::new(REGION, name(identity), check, Pending, Success, at)
 }
 
 /// Asserts `got` holds exactly the events of `expected`, each once, in any order.
@@ -199,7 +191,7 @@ fn a_node_on_a_new_store_over_the_same_file_reads_the_same_identity_and_keys() {
         b.registry().operator_records(&ib)
     );
     assert_eq!(a.registry().operator_records(&ia).len(), 3);
-    assert_eq!(b.sync_status().cursor, ib.version);
+    assert_eq!(b.sync_status().cursor, ib.version());
 
     // Verified through A (B, on its own store, only ever reads the file when it opens: one
     // process per file).
@@ -250,22 +242,25 @@ fn versions_are_assigned_by_the_store_and_increase() {
     let (_store, node) = open_at(&path);
     block_on(node.mutate(|r| r.create_domain(DOMAIN, T0))).expect("create");
     block_on(node.mutate(|r| r.create_domain(OTHER, T0))).expect("create");
-    let v_domain = identity(&node, DOMAIN).version;
-    let v_other = identity(&node, OTHER).version;
+    let v_domain = identity(&node, DOMAIN).version();
+    let v_other = identity(&node, OTHER).version();
     // A registry alone gives every new identity version 1; the store numbers them all.
     assert!(v_other > v_domain, "{v_domain} then {v_other}");
 
     block_on(node.mutate(|r| r.set_signing_enabled(DOMAIN, false))).expect("disable");
-    let v_changed = identity(&node, DOMAIN).version;
+    let v_changed = identity(&node, DOMAIN).version();
     assert!(v_changed > v_other, "{v_other} then {v_changed}");
     block_on(node.mutate(|r| r.set_signing_enabled(DOMAIN, true))).expect("enable");
-    assert!(identity(&node, DOMAIN).version > v_changed);
+    assert!(identity(&node, DOMAIN).version() > v_changed);
 
     // The file holds the store's versions.
     let (_s, again) = open_at(&path);
     assert_eq!(fields(&again, DOMAIN), fields(&node, DOMAIN));
     assert_eq!(fields(&again, OTHER), fields(&node, OTHER));
-    assert_eq!(again.sync_status().cursor, identity(&node, DOMAIN).version);
+    assert_eq!(
+        again.sync_status().cursor,
+        identity(&node, DOMAIN).version()
+    );
 }
 
 #[test]
@@ -275,14 +270,14 @@ fn a_stale_write_is_refused_then_redone_on_the_fresh_state() {
     let a = open(&store);
     block_on(a.mutate(|r| r.create_domain(DOMAIN, T0))).expect("create");
     let b = open(&store);
-    let v0 = identity(&b, DOMAIN).version;
+    let v0 = identity(&b, DOMAIN).version();
 
     // A changes the identity; B has not synced.
     block_on(a.mutate(|r| r.set_signing_enabled(DOMAIN, false))).expect("A disables");
-    let v1 = identity(&a, DOMAIN).version;
+    let v1 = identity(&a, DOMAIN).version();
     assert!(v1 > v0);
-    assert_eq!(identity(&b, DOMAIN).version, v0);
-    assert!(identity(&b, DOMAIN).signing_enabled);
+    assert_eq!(identity(&b, DOMAIN).version(), v0);
+    assert!(identity(&b, DOMAIN).signing_enabled());
     assert_eq!(b.sync_status().conflicts, 0);
 
     // B changes it too: its first write is stale, refused, and redone after catching up.
@@ -291,18 +286,18 @@ fn a_stale_write_is_refused_then_redone_on_the_fresh_state() {
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert!(b.sync_status().conflicts >= 1, "{:?}", b.sync_status());
     let in_b = identity(&b, DOMAIN);
-    assert!(!in_b.signing_enabled, "A's change survived");
+    assert!(!in_b.signing_enabled(), "A's change survived");
     assert_eq!(
         b.registry().operator_records(&in_b).len(),
         4,
         "B's change (the dual key) is there"
     );
-    assert!(in_b.version > v1);
+    assert!(in_b.version() > v1);
 
     // After syncing, both nodes agree, and so does the file.
     block_on(a.sync()).expect("sync A");
     block_on(b.sync()).expect("sync B");
-    assert_eq!(identity(&a, DOMAIN).version, in_b.version);
+    assert_eq!(identity(&a, DOMAIN).version(), in_b.version());
     assert_eq!(fields(&a, DOMAIN), fields(&b, DOMAIN));
     assert_eq!(a.sync_status().cursor, b.sync_status().cursor);
     assert_eq!(a.sync_status().conflicts, 0);
@@ -332,13 +327,16 @@ fn the_store_refuses_a_commit_on_a_stale_or_missing_base() {
         }
         assert!(file_bytes(&path) == before, "{what}: the file changed");
     };
-    conflict(&[upsert(Some(current.version - 1))], "stale base");
-    conflict(&[upsert(Some(current.version + 1))], "base from the future");
+    conflict(&[upsert(Some(current.version() - 1))], "stale base");
+    conflict(
+        &[upsert(Some(current.version() + 1))],
+        "base from the future",
+    );
     conflict(&[upsert(None)], "no base for an existing identity");
     conflict(
         &[VersionedChange {
             change: Change::Delete(name(DOMAIN)),
-            base: Some(current.version - 1),
+            base: Some(current.version() - 1),
         }],
         "stale delete",
     );
@@ -352,29 +350,28 @@ fn the_store_refuses_a_commit_on_a_stale_or_missing_base() {
                 change: Change::Upsert(new.clone()),
                 base: None,
             },
-            upsert(Some(current.version - 1)),
+            upsert(Some(current.version() - 1)),
         ],
         "mixed commit",
     );
-    let feed = block_on(store.changes_since(&config, current.version)).expect("feed");
+    let feed = block_on(store.changes_since(&config, current.version())).expect("feed");
     assert!(feed.changes.is_empty(), "{:?}", feed.changes);
 
     // With the right base the write goes through, with a version of the store's choosing.
-    let mut provisional = (*current).clone();
-    provisional.version = 1000;
+    let provisional = (*current).clone().with_version(1000);
     let committed = block_on(store.commit(
         &config,
         &[VersionedChange {
             change: Change::Upsert(Arc::new(provisional)),
-            base: Some(current.version),
+            base: Some(current.version()),
         }],
         &[],
     ))
     .expect("commit");
-    assert_eq!(committed.versions, vec![current.version + 1]);
+    assert_eq!(committed.versions, vec![current.version() + 1]);
     assert!(file_bytes(&path) != before);
     let (_s, again) = open_at(&path);
-    assert_eq!(identity(&again, DOMAIN).version, current.version + 1);
+    assert_eq!(identity(&again, DOMAIN).version(), current.version() + 1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -524,13 +521,19 @@ fn a_change_made_on_the_registry_directly_is_not_persisted() {
     node.registry()
         .set_signing_enabled(DOMAIN, false)
         .expect("local change");
-    assert!(!identity(&node, DOMAIN).signing_enabled, "visible locally");
+    assert!(
+        !identity(&node, DOMAIN).signing_enabled(),
+        "visible locally"
+    );
 
     assert!(file_bytes(&path) == before_file, "not in the file");
     let (_s, restarted) = open_at(&path);
-    assert!(identity(&restarted, DOMAIN).signing_enabled);
+    assert!(identity(&restarted, DOMAIN).signing_enabled());
     let peer = open(&store);
-    assert!(identity(&peer, DOMAIN).signing_enabled, "not in the store");
+    assert!(
+        identity(&peer, DOMAIN).signing_enabled(),
+        "not in the store"
+    );
     let feed = block_on(store.changes_since(&node_config(), 0)).expect("feed");
     assert_eq!(
         feed.changes.len(),
@@ -574,7 +577,7 @@ fn a_committed_change_replaces_a_local_one_at_the_next_sync() {
         "B's committed change (the dual key) was undone by A's next commit"
     );
     assert!(
-        in_b.signing_enabled,
+        in_b.signing_enabled(),
         "A's uncommitted local change was committed with A's next change"
     );
     // ... and the sync before it must have given A the committed state.
@@ -636,7 +639,7 @@ fn signing_goes_on_from_the_snapshot_while_the_store_cannot_be_written() {
     block_on(node.mutate(|r| r.set_signing_enabled(DOMAIN, false))).expect("commit");
     assert_eq!(node.sync_status().last_error, None);
     let (_s, again) = open_at(&path);
-    assert!(!identity(&again, DOMAIN).signing_enabled);
+    assert!(!identity(&again, DOMAIN).signing_enabled());
     let out = node.sign(&message_from(SENDER)).expect("sign");
     assert!(matches!(out.tenant, TenantSignature::Unsigned(_)));
 }
@@ -660,12 +663,12 @@ fn versions_are_not_reused_after_a_restart() {
     block_on(node.sync()).expect("sync");
     // Creation, creation, deletion: the deletion holds the highest version.
     let highest = node.sync_status().cursor;
-    assert!(highest > identity(&node, DOMAIN).version, "{highest}");
+    assert!(highest > identity(&node, DOMAIN).version(), "{highest}");
 
     let (_s, restarted) = open_at(&path);
     let cursor = restarted.sync_status().cursor;
     block_on(restarted.mutate(|r| r.create_domain(OTHER, T0 + H))).expect("create again");
-    let v = identity(&restarted, OTHER).version;
+    let v = identity(&restarted, OTHER).version();
     assert!(
         v > highest,
         "version {v} reused (highest before: {highest})"
@@ -696,7 +699,7 @@ fn the_change_stream_yields_every_commit_in_order() {
         std::time::Duration::from_millis(20),
     ));
     let describe = |c: &RemoteChange| match c {
-        RemoteChange::Upsert(i) => format!("upsert {} v{}", i.name, i.version),
+        RemoteChange::Upsert(i) => format!("upsert {} v{}", i.name(), i.version()),
         RemoteChange::Delete { name, version } => format!("delete {name} v{version}"),
     };
     let first: Vec<String> = block_on(async {
@@ -723,5 +726,5 @@ fn the_change_stream_yields_every_commit_in_order() {
     let RemoteChange::Upsert(i) = next else {
         unreachable!()
     };
-    assert!(!i.signing_enabled);
+    assert!(!i.signing_enabled());
 }

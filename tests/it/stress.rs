@@ -293,5 +293,5 @@ fn slow_dns_does_not_block_signing() {
     assert!(report.checked >= 1);
     // The slow DNS answered nothing, so example.com is now failing but within grace.
     let id = reg.get_str("example.com").expect("id");
-    assert!(id.verification.is_verified(NOW + H, 72 * H));
+    assert!(id.verification().is_verified(NOW + H, 72 * H));
 }

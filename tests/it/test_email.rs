@@ -88,7 +88,7 @@ fn a_verified_sender_gets_a_signed_verified_test_email() {
     let report = send(&reg, &dns, &outbox, "alice@example.com");
 
     let id = reg.get_str("example.com").expect("identity");
-    let (selector, _) = id.dkim.as_ref().expect("setup").signing();
+    let (selector, _) = id.dkim().expect("setup").signing();
     let TenantSignature::Signed(choice) = &report.tenant else {
         panic!("{:?}", report.tenant);
     };
