@@ -1,5 +1,8 @@
 //! Error types, one per concern. Messages name the offending value, never key material.
 
+use std::fmt;
+use std::sync::Arc;
+
 use thiserror::Error;
 
 use crate::names::NameError;
@@ -87,13 +90,14 @@ pub enum KeyError {
         /// What was seen instead.
         detail: String,
     },
-    /// The input was recognised as `format` but could not be decoded.
-    #[error("invalid {format} key: {reason}")]
+    /// The input was recognised as `format` but could not be decoded; `source` says why
+    /// (the decoder's own error where there is one).
+    #[error("invalid {format} key")]
     Malformed {
         /// The format that was recognised, e.g. "PKCS#8 PEM".
         format: &'static str,
         /// Why decoding failed.
-        reason: String,
+        source: ErrorCause,
     },
     /// The key is in a recognised format that we deliberately do not accept.
     #[error("unsupported {format} key: {reason}")]
@@ -111,13 +115,83 @@ pub enum KeyError {
         /// Why it is refused.
         reason: &'static str,
     },
-    /// Key generation failed (the OS random source or the RSA prime search failed).
-    #[error("key generation failed: {0}")]
-    Generation(String),
-    /// The private-key operation failed.
-    #[error("signing operation failed: {0}")]
-    Signing(String),
+    /// Key generation failed (the OS random source or the RSA prime search failed);
+    /// `source` is the key crate's error.
+    #[error("key generation failed")]
+    Generation {
+        /// The key crate's error.
+        source: ErrorCause,
+    },
+    /// The private-key operation failed; `source` is the backend's error.
+    #[error("signing operation failed")]
+    Signing {
+        /// The backend's error (RustCrypto, OpenSSL or AWS-LC).
+        source: ErrorCause,
+    },
 }
+
+/// The underlying cause of an error: the decoder's or backend's own error, kept whole as the
+/// error's [`source`](std::error::Error::source) (downcast it with
+/// [`downcast_ref`](Self::downcast_ref)), behind an `Arc` so that the error stays `Clone`. Where easydkim
+/// found the problem itself, the cause is its own one-line reason. Two causes compare equal
+/// when they print the same. A cause never holds key material.
+#[derive(Clone)]
+pub struct ErrorCause(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+/// A reason found by easydkim itself, as an error.
+#[derive(Debug)]
+struct Reason(String);
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Reason {}
+
+impl ErrorCause {
+    /// Wraps another crate's error.
+    pub(crate) fn new<E: std::error::Error + Send + Sync + 'static>(error: E) -> ErrorCause {
+        ErrorCause(Arc::new(error))
+    }
+
+    /// A reason of easydkim's own.
+    pub(crate) fn reason(text: impl Into<String>) -> ErrorCause {
+        ErrorCause(Arc::new(Reason(text.into())))
+    }
+
+    /// The underlying error as `E`, when it is one.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.0.downcast_ref::<E>()
+    }
+}
+
+impl fmt::Display for ErrorCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for ErrorCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for ErrorCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for ErrorCause {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for ErrorCause {}
 
 /// Signing failed.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]

@@ -18,7 +18,7 @@ use rsa::Pkcs1v15Sign;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::error::KeyError;
+use crate::error::{ErrorCause, KeyError};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -260,10 +260,13 @@ impl SigningKey {
     pub fn generate(spec: KeySpec) -> Result<Self, KeyError> {
         let mut rng = rand::rngs::OsRng;
         let material = match spec.rsa_bits() {
-            Some(bits) => KeyMaterial::Rsa(
-                rsa::RsaPrivateKey::new(&mut rng, bits)
-                    .map_err(|e| KeyError::Generation(e.to_string()))?,
-            ),
+            Some(bits) => {
+                KeyMaterial::Rsa(rsa::RsaPrivateKey::new(&mut rng, bits).map_err(|e| {
+                    KeyError::Generation {
+                        source: ErrorCause::new(e),
+                    }
+                })?)
+            }
             None => {
                 let mut seed = Zeroizing::new([0u8; 32]);
                 rand::RngCore::fill_bytes(&mut rng, &mut seed[..]);
@@ -343,7 +346,7 @@ impl SigningKey {
                 Ok(_) => Self::from_pkcs1_der(der, "PKCS#1 DER"),
                 Err(e) => Err(KeyError::Malformed {
                     format: "DER",
-                    reason: format!("neither PKCS#8 nor PKCS#1 RSAPrivateKey: {e}"),
+                    source: ErrorCause::new(e),
                 }),
             },
         }
@@ -354,14 +357,14 @@ impl SigningKey {
     pub fn from_ed25519_seed_base64(b64: &str) -> Result<Self, KeyError> {
         let bytes = Zeroizing::new(B64.decode(b64.trim()).map_err(|e| KeyError::Malformed {
             format: "base64 Ed25519 seed",
-            reason: e.to_string(),
+            source: ErrorCause::new(e),
         })?);
         let seed: Zeroizing<[u8; 32]> = match bytes.len() {
             32 => Zeroizing::new(bytes[..].try_into().expect("length checked")),
             n => {
                 return Err(KeyError::Malformed {
                     format: "base64 Ed25519 seed",
-                    reason: format!("decodes to {n} bytes, expected 32"),
+                    source: ErrorCause::reason(format!("decodes to {n} bytes, expected 32")),
                 })
             }
         };
@@ -373,7 +376,7 @@ impl SigningKey {
     fn from_pkcs1_der(der: &[u8], format: &'static str) -> Result<Self, KeyError> {
         let key = rsa::RsaPrivateKey::from_pkcs1_der(der).map_err(|e| KeyError::Malformed {
             format,
-            reason: e.to_string(),
+            source: ErrorCause::new(e),
         })?;
         Self::from_rsa(key)
     }
@@ -381,7 +384,7 @@ impl SigningKey {
     fn from_pkcs8_der(der: &[u8], format: &'static str) -> Result<Self, KeyError> {
         let info = rsa::pkcs8::PrivateKeyInfo::try_from(der).map_err(|e| KeyError::Malformed {
             format,
-            reason: e.to_string(),
+            source: ErrorCause::new(e),
         })?;
         let oid = info.algorithm.oid.to_string();
         match oid.as_str() {
@@ -389,7 +392,7 @@ impl SigningKey {
                 let key =
                     rsa::RsaPrivateKey::from_pkcs8_der(der).map_err(|e| KeyError::Malformed {
                         format,
-                        reason: e.to_string(),
+                        source: ErrorCause::new(e),
                     })?;
                 Self::from_rsa(key)
             }
@@ -397,7 +400,7 @@ impl SigningKey {
                 let key = <ed25519_dalek::SigningKey as ed25519_dalek::pkcs8::DecodePrivateKey>::from_pkcs8_der(der)
                     .map_err(|e| KeyError::Malformed {
                         format,
-                        reason: e.to_string(),
+                        source: ErrorCause::new(e),
                     })?;
                 Ok(SigningKey::from_material(KeyMaterial::Ed25519(key)))
             }
@@ -460,15 +463,17 @@ impl SigningKey {
 
     /// The private key as PKCS#8 DER (for storage; the buffer is wiped on drop).
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let err = |e: &dyn std::fmt::Display| KeyError::Malformed {
-            format: "PKCS#8 DER",
-            reason: e.to_string(),
-        };
+        fn err<E: std::error::Error + Send + Sync + 'static>(e: E) -> KeyError {
+            KeyError::Malformed {
+                format: "PKCS#8 DER",
+                source: ErrorCause::new(e),
+            }
+        }
         // The two key crates use different versions of the `der` crate: copy out each way.
         Ok(Zeroizing::new(match &*self.material {
-            KeyMaterial::Rsa(k) => k.to_pkcs8_der().map_err(|e| err(&e))?.as_bytes().to_vec(),
+            KeyMaterial::Rsa(k) => k.to_pkcs8_der().map_err(err)?.as_bytes().to_vec(),
             KeyMaterial::Ed25519(k) => ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(k)
-                .map_err(|e| err(&e))?
+                .map_err(err)?
                 .as_bytes()
                 .to_vec(),
         }))
@@ -571,7 +576,9 @@ mod blinding {
         let k = key.size();
         let t_len = SHA256_PREFIX.len() + digest.len();
         if k < t_len + 11 {
-            return Err(KeyError::Signing("RSA key too small for SHA-256".into()));
+            return Err(KeyError::Signing {
+                source: crate::error::ErrorCause::reason("RSA key too small for SHA-256"),
+            });
         }
         // EM = 0x00 || 0x01 || PS (0xff) || 0x00 || DigestInfo || digest.
         let mut em = vec![0xffu8; k];
@@ -595,7 +602,9 @@ mod blinding {
         f.uses += 1;
         let c = m * &f.a % n;
         let blinded = rsa::hazmat::rsa_decrypt_and_check::<rand::rngs::ThreadRng>(key, None, &c)
-            .map_err(|e| KeyError::Signing(e.to_string()))?;
+            .map_err(|e| KeyError::Signing {
+                source: crate::error::ErrorCause::new(e),
+            })?;
         let s = blinded * &f.ai % n;
         pool.0.lock().unwrap_or_else(|p| p.into_inner()).push(f);
         let bytes = s.to_bytes_be();
@@ -701,7 +710,9 @@ mod fast {
             }
 
             pub(super) fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
-                let err = |e: openssl::error::ErrorStack| KeyError::Signing(e.to_string());
+                let err = |e: openssl::error::ErrorStack| KeyError::Signing {
+                    source: crate::error::ErrorCause::new(e),
+                };
                 if self.ed25519 {
                     let mut signer =
                         openssl::sign::Signer::new_without_digest(&self.pkey).map_err(err)?;
@@ -762,7 +773,9 @@ mod fast {
 
             pub(super) fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
                 // aws-lc-rs errors carry no key material (they are unit-like).
-                let err = |what: &str| KeyError::Signing(format!("AWS-LC: {what} failed"));
+                let err = |what: &str| KeyError::Signing {
+                    source: crate::error::ErrorCause::reason(format!("AWS-LC: {what} failed")),
+                };
                 match self {
                     Key::Rsa(k) => {
                         // RSASSA-PKCS1-v1_5 over a precomputed SHA-256; AWS-LC blinds RSA
@@ -814,7 +827,7 @@ fn pem_body(pem: &str, label: &str, format: &'static str) -> Result<Zeroizing<Ve
         .map(|(b, _)| b)
         .ok_or_else(|| KeyError::Malformed {
             format,
-            reason: format!("no `{end}` line"),
+            source: ErrorCause::reason(format!("no `{end}` line")),
         })?;
     if body.contains(':') {
         return Err(KeyError::Unsupported {
@@ -828,7 +841,7 @@ fn pem_body(pem: &str, label: &str, format: &'static str) -> Result<Zeroizing<Ve
         .map(Zeroizing::new)
         .map_err(|e| KeyError::Malformed {
             format,
-            reason: format!("bad base64: {e}"),
+            source: ErrorCause::new(e),
         })
 }
 
@@ -893,18 +906,18 @@ impl PublicKey {
                 .map(PublicKey::Rsa)
                 .map_err(|e| KeyError::Malformed {
                     format: "RSA public",
-                    reason: e.to_string(),
+                    source: ErrorCause::new(e),
                 }),
             KeyType::Ed25519 => {
                 let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Malformed {
                     format: "Ed25519 public",
-                    reason: format!("{} bytes, expected 32", bytes.len()),
+                    source: ErrorCause::reason(format!("{} bytes, expected 32", bytes.len())),
                 })?;
                 ed25519_dalek::VerifyingKey::from_bytes(&arr)
                     .map(PublicKey::Ed25519)
                     .map_err(|e| KeyError::Malformed {
                         format: "Ed25519 public",
-                        reason: e.to_string(),
+                        source: ErrorCause::new(e),
                     })
             }
         }

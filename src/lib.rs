@@ -100,16 +100,19 @@ mod canon;
 mod dns;
 pub mod docs;
 mod error;
+mod failure;
+mod field;
 mod key;
+mod key_record;
 #[cfg(feature = "lettre")]
 #[cfg_attr(docsrs, doc(cfg(feature = "lettre")))]
 pub mod lettre_transport;
 mod message;
 mod names;
 mod registry;
-pub mod signature;
 mod signer;
 mod stream;
+mod tag_list;
 mod verifier;
 
 // The public surface: one path per item. The DKIM core and the registry's everyday types
@@ -123,6 +126,13 @@ pub use dns::hickory;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use registry::postgres;
 pub use registry::shared;
+
+/// The building blocks of DKIM-Signature fields and key records: the strict tag-list parser
+/// (RFC 6376 3.2) and the field name and line length the signer writes.
+pub mod signature {
+    pub use crate::field::{FIELD_NAME, MAX_LINE};
+    pub use crate::tag_list::{parse_tag_list, Tag, TagListError};
+}
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use registry::snapshot;
@@ -149,10 +159,12 @@ pub use dns::{DnsError, DnsResult, DnsVerifier, StaticDns};
 pub use canon::{
     BodyHash, BodyHasher, Canonicalization, CanonicalizationParseError, Canonicalizer,
 };
-pub use error::{KeyError, MessageError, SignError};
+pub use error::{ErrorCause, KeyError, MessageError, SignError};
+pub use failure::FailureReason;
 pub use key::{
     Algorithm, Backend, KeySpec, KeyType, PublicKey, SigningKey, MAX_RSA_BITS, MIN_RSA_BITS,
 };
+pub use key_record::{KeyRecord, KeyRecordError};
 pub use message::{FromAddress, HeaderField, Limits, LineEnding, Location, Message, Warning};
 pub use names::{DomainName, EmailAddress, NameError, Selector};
 pub use signer::{
@@ -161,6 +173,6 @@ pub use signer::{
 };
 pub use stream::{sign_reader, StreamError, StreamSigner};
 pub use verifier::{
-    BodyLengthPolicy, FailureReason, KeyLookup, KeyLookupError, KeyRecord, Status,
-    VerificationResult, Verifier, VerifyOptions,
+    BodyLengthPolicy, KeyLookup, KeyLookupError, Status, VerificationResult, Verifier,
+    VerifyOptions,
 };

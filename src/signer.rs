@@ -25,10 +25,10 @@ use crate::canon::{
     Canonicalizer,
 };
 use crate::error::SignError;
+use crate::field::{Folder, Piece, FIELD_NAME};
 use crate::key::SigningKey;
 use crate::message::{Limits, LineEnding, Message, Warning};
 use crate::names::{DomainName, EmailAddress, Selector};
-use crate::signature::{Folder, Piece, FIELD_NAME};
 
 /// Header fields signed by default when present (RFC 6376 5.4.1 plus MIME and list headers).
 /// Names ending in `-` are prefixes (`resent-*`, `list-*`).

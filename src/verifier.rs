@@ -13,18 +13,18 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::canon::{
     canonicalize_header, canonicalize_signed_headers, BodyHash, BodyHasher, Canonicalization,
-    Canonicalizer,
 };
 use crate::error::MessageError;
-use crate::key::{Algorithm, KeyType, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
-use crate::message::{HeaderField, Limits, Message};
+use crate::failure::FailureReason;
+use crate::field::{parse_signature, ParsedSignature, Partial};
+use crate::key::{Algorithm, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
+use crate::key_record::{KeyRecord, KeyRecordError};
+use crate::message::{Limits, Message};
 use crate::names::DomainName;
-use crate::signature::{parse_tag_list, strip_fws, TagListError};
 
 /// What to do with a signature whose `l=` leaves part of the body unsigned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -214,120 +214,6 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// Why a signature did not pass.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FailureReason {
-    /// The signature's tag-list does not parse.
-    #[error("signature syntax: {0}")]
-    Syntax(TagListError),
-    /// A required tag is missing.
-    #[error("missing required tag {0}=")]
-    MissingTag(&'static str),
-    /// A tag has a value we cannot use.
-    #[error("invalid {tag}= value: {detail}")]
-    InvalidTag {
-        /// The tag.
-        tag: &'static str,
-        /// What is wrong.
-        detail: String,
-    },
-    /// `v=` is not 1.
-    #[error("unsupported signature version {0}")]
-    UnsupportedVersion(String),
-    /// `a=` names an algorithm we do not know.
-    #[error("unsupported algorithm {0}")]
-    UnsupportedAlgorithm(String),
-    /// `rsa-sha1`, refused unless allowed (RFC 8301).
-    #[error("rsa-sha1 is not accepted (RFC 8301)")]
-    Sha1Refused,
-    /// `h=` does not include From (RFC 6376 6.1.1).
-    #[error("From is not signed")]
-    FromNotSigned,
-    /// `i=` is not within `d=` (RFC 6376 6.1.1).
-    #[error("i= {identity} is not within d= {domain}")]
-    IdentityOutsideDomain {
-        /// `i=`.
-        identity: String,
-        /// `d=`.
-        domain: String,
-    },
-    /// `x=` has passed.
-    #[error("signature expired at {expired}")]
-    Expired {
-        /// The `x=` value.
-        expired: u64,
-    },
-    /// `t=` is in the future (beyond the tolerated skew).
-    #[error("signature timestamp {timestamp} is in the future")]
-    FutureTimestamp {
-        /// The `t=` value.
-        timestamp: u64,
-    },
-    /// `x=` is before `t=`.
-    #[error("x= is before t=")]
-    ExpiryBeforeTimestamp,
-    /// No key record at the selector (NXDOMAIN or no TXT).
-    #[error("no key record at {0}")]
-    NoKey(String),
-    /// The key lookup failed transiently.
-    #[error("key lookup for {name} failed: {detail}")]
-    DnsTransient {
-        /// The name looked up.
-        name: String,
-        /// The resolver's error.
-        detail: String,
-    },
-    /// The key record does not parse or is unusable.
-    #[error("key record: {0}")]
-    KeyRecord(String),
-    /// The key record has an empty `p=`: the key was revoked.
-    #[error("key revoked")]
-    KeyRevoked,
-    /// `k=` of the record does not match the algorithm of the signature.
-    #[error("key type {record} does not match algorithm {algorithm}")]
-    KeyTypeMismatch {
-        /// The record's `k=`.
-        record: String,
-        /// The signature's `a=`.
-        algorithm: String,
-    },
-    /// An RSA key under 1024 bits (RFC 8301) or above 4096.
-    #[error("RSA key of {0} bits is not acceptable")]
-    KeySize(usize),
-    /// The body does not hash to `bh=`.
-    #[error("body hash mismatch")]
-    BodyHashMismatch,
-    /// `l=` is longer than the canonical body: the body was cut after signing.
-    #[error("l={length} is longer than the {body}-octet canonical body")]
-    BodyShorterThanLength {
-        /// The `l=` value.
-        length: u64,
-        /// The canonical body's length.
-        body: u64,
-    },
-    /// The message has a From field the signature does not cover.
-    #[error("{present} From fields, {signed} signed: an unsigned From was added")]
-    UnsignedFrom {
-        /// From fields in the message.
-        present: usize,
-        /// Instances of From in `h=`.
-        signed: usize,
-    },
-    /// The signature does not verify over the headers.
-    #[error("signature mismatch")]
-    SignatureMismatch,
-    /// `l=` leaves content unsigned and the policy rejects it.
-    #[error("{0} octets of body content are not covered by l=")]
-    UnsignedContent(u64),
-    /// More signatures than [`VerifyOptions::max_signatures`].
-    #[error("not evaluated: too many signatures")]
-    TooManySignatures,
-    /// More key lookups than [`VerifyOptions::max_key_lookups`].
-    #[error("not evaluated: too many key lookups")]
-    TooManyKeyLookups,
-}
-
 /// The result for one DKIM-Signature, in message order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -402,195 +288,6 @@ impl VerificationResult {
     }
 }
 
-/// A parsed DKIM-Signature (the tags the verifier uses).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ParsedSignature {
-    /// `a=`.
-    pub algorithm: Algorithm,
-    /// `b=`, decoded.
-    pub signature: Vec<u8>,
-    /// `bh=`, decoded.
-    pub body_hash: Vec<u8>,
-    /// `c=`.
-    pub canonicalization: Canonicalizer,
-    /// `d=`.
-    pub domain: String,
-    /// `h=`, as listed.
-    pub headers: Vec<String>,
-    /// `i=` (default `@d`).
-    pub identity: String,
-    /// `l=`.
-    pub body_length: Option<u64>,
-    /// `s=`.
-    pub selector: String,
-    /// `t=`.
-    pub timestamp: Option<u64>,
-    /// `x=`.
-    pub expiration: Option<u64>,
-    /// The header with the `b=` value removed, as hashed (no final line ending).
-    unsigned_header: Vec<u8>,
-}
-
-/// Partial information kept when a signature fails to parse, for the result.
-#[derive(Default)]
-struct Partial {
-    domain: Option<String>,
-    selector: Option<String>,
-    algorithm: Option<Algorithm>,
-    identity: Option<String>,
-    header_b: Option<String>,
-}
-
-fn b64_decode(tag: &'static str, v: &str) -> Result<Vec<u8>, FailureReason> {
-    base64::engine::general_purpose::STANDARD
-        .decode(strip_fws(v))
-        .map_err(|e| FailureReason::InvalidTag {
-            tag,
-            detail: format!("bad base64: {e}"),
-        })
-}
-
-fn parse_u64(tag: &'static str, v: &str) -> Result<u64, FailureReason> {
-    // RFC 6376 3.5: at most 76 digits for l=, 12 for t=/x=; we accept what fits in u64.
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(FailureReason::InvalidTag {
-            tag,
-            detail: format!("`{v}` is not a number"),
-        });
-    }
-    v.parse().map_err(|_| FailureReason::InvalidTag {
-        tag,
-        detail: format!("`{v}` is too large"),
-    })
-}
-
-/// `t=` or `x=`: a number of seconds; one too large for 64 bits is the far future (RFC 6376
-/// 3.5 lets verifiers treat values over 12 digits as infinite), not an error.
-fn parse_time(tag: &'static str, v: &str) -> Result<u64, FailureReason> {
-    match parse_u64(tag, v) {
-        // Only all-digit values that overflowed; an empty or non-numeric one stays an error.
-        Err(FailureReason::InvalidTag { .. })
-            if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            Ok(u64::MAX)
-        }
-        r => r,
-    }
-}
-
-/// Parses one DKIM-Signature field; `partial` is filled with what could be read even when
-/// parsing fails.
-fn parse_signature(
-    field: &HeaderField<'_>,
-    partial: &mut Partial,
-) -> Result<ParsedSignature, FailureReason> {
-    let raw = field.raw();
-    let value_offset = raw.len() - field.value().len();
-    let value = std::str::from_utf8(field.value()).map_err(|_| FailureReason::InvalidTag {
-        tag: "b",
-        detail: "signature header is not ASCII".into(),
-    })?;
-    let tags = parse_tag_list(value).map_err(|e| {
-        // Still name the signer in the result where the tags can be made out.
-        for piece in value.split(';') {
-            if let Some((name, v)) = piece.split_once('=') {
-                match strip_fws(name).as_str() {
-                    "d" => partial.domain = Some(strip_fws(v)),
-                    "s" => partial.selector = Some(strip_fws(v)),
-                    _ => {}
-                }
-            }
-        }
-        FailureReason::Syntax(e)
-    })?;
-    let get = |n: &str| tags.iter().find(|t| t.name == n);
-    partial.domain = get("d").map(|t| t.value.to_string());
-    partial.selector = get("s").map(|t| strip_fws(t.value));
-    partial.header_b = get("b").map(|t| strip_fws(t.value).chars().take(8).collect());
-    partial.identity = get("i").map(|t| t.value.to_string());
-
-    let require = |n: &'static str| get(n).ok_or(FailureReason::MissingTag(n));
-    let v = require("v")?;
-    if v.value != "1" {
-        return Err(FailureReason::UnsupportedVersion(v.value.to_string()));
-    }
-    let a = require("a")?;
-    let algorithm = Algorithm::parse(a.value)
-        .ok_or_else(|| FailureReason::UnsupportedAlgorithm(a.value.to_string()))?;
-    partial.algorithm = Some(algorithm);
-    let b = require("b")?;
-    let signature = b64_decode("b", b.value)?;
-    let body_hash = b64_decode("bh", require("bh")?.value)?;
-    let d = require("d")?.value;
-    let domain = DomainName::parse(d).map_err(|e| FailureReason::InvalidTag {
-        tag: "d",
-        detail: e.to_string(),
-    })?;
-    let headers: Vec<String> = strip_fws(require("h")?.value)
-        .split(':')
-        .map(str::to_string)
-        .collect();
-    if headers.iter().any(|h| h.is_empty()) {
-        return Err(FailureReason::InvalidTag {
-            tag: "h",
-            detail: "empty header name".into(),
-        });
-    }
-    let selector = strip_fws(require("s")?.value);
-    if selector.is_empty() {
-        return Err(FailureReason::InvalidTag {
-            tag: "s",
-            detail: "empty selector".into(),
-        });
-    }
-    let canonicalization = match get("c") {
-        Some(c) => c.value.parse().map_err(|_| FailureReason::InvalidTag {
-            tag: "c",
-            detail: c.value.to_string(),
-        })?,
-        None => Canonicalizer::new(Canonicalization::Simple, Canonicalization::Simple),
-    };
-    if let Some(q) = get("q") {
-        if !strip_fws(q.value)
-            .split(':')
-            .any(|m| m.eq_ignore_ascii_case("dns/txt"))
-        {
-            return Err(FailureReason::InvalidTag {
-                tag: "q",
-                detail: format!("no dns/txt in `{}`", q.value),
-            });
-        }
-    }
-    let identity = match get("i") {
-        Some(i) => i.value.to_string(),
-        None => format!("@{domain}"),
-    };
-    let body_length = get("l").map(|l| parse_u64("l", l.value)).transpose()?;
-    let timestamp = get("t").map(|t| parse_time("t", t.value)).transpose()?;
-    let expiration = get("x").map(|x| parse_time("x", x.value)).transpose()?;
-
-    // RFC 6376 3.7: the header as hashed has the b= value (and surrounding WSP) removed.
-    let span = &b.value_span;
-    let mut unsigned_header = Vec::with_capacity(raw.len());
-    unsigned_header.extend_from_slice(&raw[..value_offset + span.start]);
-    unsigned_header.extend_from_slice(&raw[value_offset + span.end..]);
-
-    Ok(ParsedSignature {
-        algorithm,
-        signature,
-        body_hash,
-        canonicalization,
-        domain: domain.to_string(),
-        headers,
-        identity,
-        body_length,
-        selector,
-        timestamp,
-        expiration,
-        unsigned_header,
-    })
-}
-
 /// Checks of a parsed signature that need no key (RFC 6376 6.1.1).
 fn check_signature(
     sig: &ParsedSignature,
@@ -638,78 +335,6 @@ fn check_signature(
         }
     }
     None
-}
-
-/// A parsed key record (RFC 6376 3.6.1).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyRecord {
-    /// `k=` (default rsa).
-    pub key_type: KeyType,
-    /// `p=`, decoded; None when revoked (empty `p=`).
-    pub key: Option<PublicKey>,
-    /// `t=y`: testing mode.
-    pub testing: bool,
-    /// `t=s`: `i=` must be exactly `d=`, not a subdomain.
-    pub strict: bool,
-    /// `h=` (acceptable hashes), when present.
-    pub hashes: Option<Vec<String>>,
-}
-
-impl KeyRecord {
-    /// Parses a TXT record value.
-    pub fn parse(txt: &str) -> Result<Self, FailureReason> {
-        let tags = parse_tag_list(txt).map_err(|e| FailureReason::KeyRecord(e.to_string()))?;
-        let get = |n: &str| tags.iter().find(|t| t.name == n);
-        if let Some(v) = get("v") {
-            if tags[0].name != "v" || v.value != "DKIM1" {
-                return Err(FailureReason::KeyRecord(format!(
-                    "v= must come first and be DKIM1, found `{}`",
-                    v.value
-                )));
-            }
-        }
-        let key_type = match get("k").map(|k| k.value) {
-            None => KeyType::Rsa,
-            Some(k) if k.eq_ignore_ascii_case("rsa") => KeyType::Rsa,
-            Some(k) if k.eq_ignore_ascii_case("ed25519") => KeyType::Ed25519,
-            Some(k) => return Err(FailureReason::KeyRecord(format!("unknown key type k={k}"))),
-        };
-        if let Some(s) = get("s") {
-            let services = strip_fws(s.value);
-            if !services
-                .split(':')
-                .any(|s| s == "*" || s.eq_ignore_ascii_case("email"))
-            {
-                return Err(FailureReason::KeyRecord(format!(
-                    "service type s={services} excludes email"
-                )));
-            }
-        }
-        let flags: Vec<String> = get("t")
-            .map(|t| strip_fws(t.value).split(':').map(str::to_string).collect())
-            .unwrap_or_default();
-        let hashes = get("h").map(|h| strip_fws(h.value).split(':').map(str::to_string).collect());
-        let p = get("p").ok_or_else(|| FailureReason::KeyRecord("missing p=".into()))?;
-        let p = strip_fws(p.value);
-        let key = if p.is_empty() {
-            None
-        } else {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(&p)
-                .map_err(|e| FailureReason::KeyRecord(format!("p= is not base64: {e}")))?;
-            Some(
-                PublicKey::from_bytes(key_type, &bytes)
-                    .map_err(|e| FailureReason::KeyRecord(e.to_string()))?,
-            )
-        };
-        Ok(KeyRecord {
-            key_type,
-            key,
-            testing: flags.iter().any(|f| f == "y"),
-            strict: flags.iter().any(|f| f == "s"),
-            hashes,
-        })
-    }
 }
 
 /// The answer to a key lookup for [`Verifier::verify_with_keys`]: the TXT values at the
@@ -877,7 +502,12 @@ fn verify_parsed(
     }
     let record = match record {
         Some(r) => r,
-        None => return perm(first_err.unwrap_or_else(|| FailureReason::NoKey(name.to_string()))),
+        None => {
+            return perm(first_err.map_or_else(
+                || FailureReason::NoKey(name.to_string()),
+                FailureReason::KeyRecord,
+            ))
+        }
     };
     let testing = record.testing;
     let mut r = check_with_key(msg, sig, &record, opts, body_hashes);
@@ -910,8 +540,8 @@ fn check_with_key(
             "sha256"
         };
         if !h.iter().any(|x| x.eq_ignore_ascii_case(hash)) {
-            return perm(FailureReason::KeyRecord(format!(
-                "h= does not allow {hash}"
+            return perm(FailureReason::KeyRecord(KeyRecordError::HashNotAllowed(
+                hash,
             )));
         }
     }

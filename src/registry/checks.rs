@@ -2,8 +2,8 @@
 //! page [`crate::docs::lifecycle`] describes the statuses and their windows).
 
 use crate::dns::{DnsError, DnsVerifier};
+use crate::key_record::KeyRecord;
 use crate::names::DomainName;
-use crate::verifier::KeyRecord;
 
 use super::identity::{DkimSetup, DualKey, EasyKey, Identity};
 use super::status::{LastError, VerificationInfo, VerificationStatus};

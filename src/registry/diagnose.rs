@@ -3,8 +3,8 @@
 use std::fmt;
 
 use crate::dns::{DnsError, DnsVerifier};
+use crate::key_record::KeyRecord;
 use crate::names::DomainName;
-use crate::verifier::KeyRecord;
 
 use super::records::{DnsRecord, Publisher, Purpose, RecordType};
 use super::{DkimSetup, IdentityName, IdentityRegistry, RegistryConfig, RegistryError};

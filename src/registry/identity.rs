@@ -193,6 +193,7 @@ impl EasyState {
 
     /// Checks the invariants: three slots, exactly one active and one previous, and one
     /// next (Idle, AwaitingNext) or one freed (Overlap).
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.slots.len() != 3 {
             return Err(format!("{} key slots, expected 3", self.slots.len()));

@@ -322,9 +322,15 @@ pub enum RegistryError {
         /// How many were given.
         got: usize,
     },
-    /// A snapshot could not be restored.
-    #[error("snapshot: {0}")]
-    Snapshot(String),
+    /// A snapshot could not be restored: `detail` says what is wrong with it, `source` is
+    /// the decoder's error where there is one.
+    #[error("snapshot: {detail}")]
+    Snapshot {
+        /// What is wrong, naming the identity where one is at fault.
+        detail: String,
+        /// The underlying error, if any.
+        source: Option<crate::error::ErrorCause>,
+    },
     /// The operation needs an Easy DKIM setup.
     #[error("{0} does not use Easy DKIM")]
     NotEasyDkim(IdentityName),

@@ -210,7 +210,7 @@ impl EncryptionKey {
                     aad: &aad,
                 },
             )
-            .map_err(|_| SharedError::Corrupt(format!("{name}: sealing failed")))?;
+            .map_err(|_| SharedError::corrupt_because(format!("{name}: sealing failed")))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         Ok(out)
@@ -295,7 +295,7 @@ impl EventRow {
         Ok(Event {
             region: self.region,
             identity: IdentityName::parse(&self.identity)
-                .map_err(|e| SharedError::Corrupt(format!("outbox: {e}")))?,
+                .map_err(|e| SharedError::corrupt("outbox", e))?,
             check: self.check,
             from: self.from,
             to: self.to,
@@ -444,11 +444,11 @@ impl PgStore {
     }
 
     fn seal(&self, region: &str, identity: &Identity) -> Result<Vec<u8>, SharedError> {
-        let snap = IdentitySnapshot::from_identity(identity)
-            .map_err(|e| SharedError::Corrupt(e.to_string()))?;
-        let json = Zeroizing::new(
-            serde_json::to_vec(&snap).map_err(|e| SharedError::Corrupt(e.to_string()))?,
-        );
+        let snap = IdentitySnapshot::from_identity(identity).map_err(|e| {
+            SharedError::corrupt(format!("{}: cannot be written", identity.name), e)
+        })?;
+        let json =
+            Zeroizing::new(serde_json::to_vec(&snap).map_err(|e| SharedError::corrupt("", e))?);
         self.options
             .key
             .seal(region, &identity.name.to_string(), &json)
@@ -466,16 +466,18 @@ impl PgStore {
             .chain(&self.options.old_keys)
             .find(|k| k.id == key_id)
             .ok_or_else(|| {
-                SharedError::Corrupt(format!("{name}: sealed with unknown key id `{key_id}`"))
+                SharedError::corrupt_because(format!(
+                    "{name}: sealed with unknown key id `{key_id}`"
+                ))
             })?;
         let plain = key.open(&config.region, name, sealed).ok_or_else(|| {
-            SharedError::Corrupt(format!("{name}: does not decrypt with key `{key_id}`"))
+            SharedError::corrupt_because(format!("{name}: does not decrypt with key `{key_id}`"))
         })?;
         let snap: IdentitySnapshot = serde_json::from_slice(&plain)
-            .map_err(|e| SharedError::Corrupt(format!("{name}: {e}")))?;
+            .map_err(|e| SharedError::corrupt(format!("{name}: not readable"), e))?;
         let mut identity = snap
             .to_identity(config)
-            .map_err(|e| SharedError::Corrupt(e.to_string()))?;
+            .map_err(|e| SharedError::corrupt(format!("{name}: not a valid identity"), e))?;
         identity.version = version;
         Ok(Arc::new(identity))
     }
@@ -492,8 +494,12 @@ impl PgStore {
                 let deleted: bool = row.get(2);
                 if deleted {
                     return Ok(RemoteChange::Delete {
-                        name: IdentityName::parse(&name)
-                            .map_err(|e| SharedError::Corrupt(e.to_string()))?,
+                        name: IdentityName::parse(&name).map_err(|e| {
+                            SharedError::corrupt(
+                                format!("deleted identity `{name}`: not a name"),
+                                e,
+                            )
+                        })?,
                         version,
                     });
                 }
@@ -503,7 +509,9 @@ impl PgStore {
                     (Some(k), Some(s)) => Ok(RemoteChange::Upsert(
                         self.open_row(config, &name, &k, &s, version)?,
                     )),
-                    _ => Err(SharedError::Corrupt(format!("{name}: row without data"))),
+                    _ => Err(SharedError::corrupt_because(format!(
+                        "{name}: row without data"
+                    ))),
                 }
             })
             .collect()
@@ -541,7 +549,7 @@ fn rows_to_events(rows: Vec<tokio_postgres::Row>) -> Result<Vec<StoredEvent>, Sh
             let id = row.get::<_, i64>(0) as u64;
             let text: String = row.get(1);
             let event: EventRow = serde_json::from_str(&text)
-                .map_err(|e| SharedError::Corrupt(format!("outbox event {id}: {e}")))?;
+                .map_err(|e| SharedError::corrupt(format!("outbox event {id}"), e))?;
             Ok(StoredEvent {
                 id,
                 event: event.into_event()?,
@@ -574,7 +582,7 @@ async fn migrate(client: &mut Client) -> Result<(), SharedError> {
         .map_err(unavailable)?
         .get(0);
     if applied as usize > MIGRATIONS.len() {
-        return Err(SharedError::Corrupt(format!(
+        return Err(SharedError::corrupt_because(format!(
             "the database schema is at version {applied}, newer than this release's {}",
             MIGRATIONS.len()
         )));
@@ -686,7 +694,7 @@ impl RegistryStore for PgStore {
             .map(|e| {
                 serde_json::to_string(&EventRow::of(e))
                     .map(|j| (e.identity.to_string(), j))
-                    .map_err(|e| SharedError::Corrupt(e.to_string()))
+                    .map_err(|e| SharedError::corrupt("event: cannot be written", e))
             })
             .collect::<Result<_, _>>()?;
         let key_id = self.options.key.id.clone();

@@ -132,6 +132,27 @@ impl SharedError {
         }
     }
 
+    /// [`SharedError::Corrupt`] with the decoder's error kept as the source.
+    #[cfg(feature = "serde")]
+    pub(crate) fn corrupt(
+        detail: impl Into<String>,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        SharedError::Corrupt {
+            detail: detail.into(),
+            source: Some(crate::error::ErrorCause::new(e)),
+        }
+    }
+
+    /// [`SharedError::Corrupt`] found by easydkim itself (no underlying error).
+    #[cfg(feature = "serde")]
+    pub(crate) fn corrupt_because(detail: impl Into<String>) -> Self {
+        SharedError::Corrupt {
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
     /// [`SharedError::Unavailable`] without an underlying error (a timeout).
     #[cfg(feature = "postgres")]
     pub(crate) fn unavailable_because(reason: impl Into<String>) -> Self {
@@ -161,8 +182,13 @@ pub enum SharedError {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The store holds data this node cannot read (undecryptable, malformed, newer format).
-    #[error("store data unreadable: {0}")]
-    Corrupt(String),
+    #[error("store data unreadable: {detail}")]
+    Corrupt {
+        /// What could not be read, naming the identity or event where one is at fault.
+        detail: String,
+        /// The decoder's error, if any.
+        source: Option<crate::error::ErrorCause>,
+    },
     /// The operation kept conflicting with changes from other nodes.
     #[error("{identity}: still conflicting after {attempts} attempts")]
     TooManyConflicts {

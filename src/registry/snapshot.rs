@@ -11,6 +11,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
+use crate::error::ErrorCause;
 use crate::key::{KeySpec, SigningKey};
 use crate::names::{DomainName, Selector};
 
@@ -48,10 +49,11 @@ impl SecretKeyDer {
     }
 
     fn to_key(&self) -> Result<SigningKey, RegistryError> {
-        let der = zeroize::Zeroizing::new(
-            B64.decode(&self.0)
-                .map_err(|e| RegistryError::Snapshot(format!("key is not base64: {e}")))?,
-        );
+        let der =
+            zeroize::Zeroizing::new(B64.decode(&self.0).map_err(|e| RegistryError::Snapshot {
+                detail: "key is not base64".into(),
+                source: Some(ErrorCause::new(e)),
+            })?);
         Ok(SigningKey::from_der(&der)?)
     }
 }
@@ -168,8 +170,16 @@ fn parse_key_spec(s: &str) -> Option<KeySpec> {
     .find(|k| k.to_string().eq_ignore_ascii_case(s))
 }
 
+/// A snapshot error found by easydkim itself (no underlying error).
+fn snapshot_error(detail: String) -> RegistryError {
+    RegistryError::Snapshot {
+        detail,
+        source: None,
+    }
+}
+
 fn parse_token(name: &str, t: &str) -> Result<Token, RegistryError> {
-    Token::parse(t).ok_or_else(|| RegistryError::Snapshot(format!("{name}: bad token `{t}`")))
+    Token::parse(t).ok_or_else(|| snapshot_error(format!("{name}: bad token `{t}`")))
 }
 
 /// An Easy DKIM setup from a snapshot, filling in what older snapshots lack.
@@ -192,9 +202,9 @@ fn restore_easy(
         replica_of,
     } = snap
     else {
-        return Err(RegistryError::Snapshot(format!("{name}: not Easy DKIM")));
+        return Err(snapshot_error(format!("{name}: not Easy DKIM")));
     };
-    let bad = |what: String| RegistryError::Snapshot(format!("{name}: {what}"));
+    let bad = |what: String| snapshot_error(format!("{name}: {what}"));
     if keys.len() != 3 || *active >= keys.len() {
         return Err(bad("Easy DKIM needs 3 keys and a valid active index".into()));
     }
@@ -366,13 +376,13 @@ impl IdentityRegistry {
         snapshot: &Snapshot,
     ) -> Result<Self, RegistryError> {
         if snapshot.format_version > SNAPSHOT_VERSION {
-            return Err(RegistryError::Snapshot(format!(
+            return Err(snapshot_error(format!(
                 "format version {} is newer than the supported {SNAPSHOT_VERSION}",
                 snapshot.format_version
             )));
         }
         if snapshot.region != config.region {
-            return Err(RegistryError::Snapshot(format!(
+            return Err(snapshot_error(format!(
                 "snapshot of region {} given to the registry of {}",
                 snapshot.region, config.region
             )));
@@ -382,7 +392,7 @@ impl IdentityRegistry {
             let identity = s.to_identity(&config)?;
             let name = identity.name.clone();
             if identities.insert(name, Arc::new(identity)).is_some() {
-                return Err(RegistryError::Snapshot(format!("{} appears twice", s.name)));
+                return Err(snapshot_error(format!("{} appears twice", s.name)));
             }
         }
         Ok(IdentityRegistry::with_state(

@@ -51,6 +51,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::shared::SharedError;
 use super::snapshot::{Snapshot, SNAPSHOT_VERSION};
 
 /// First word of the header line of every snapshot file.
@@ -675,22 +676,18 @@ impl FileRegistryStore {
         }
     }
 
-    fn unavailable(e: StoreError) -> super::shared::SharedError {
+    fn unavailable(e: StoreError) -> SharedError {
         if e.is_corruption() {
-            super::shared::SharedError::Corrupt(e.to_string())
+            SharedError::corrupt("file store", e)
         } else {
-            super::shared::SharedError::unavailable(e)
+            SharedError::unavailable(e)
         }
     }
 
-    fn ensure_loaded(
-        &self,
-        inner: &mut FileInner,
-        region: &str,
-    ) -> Result<(), super::shared::SharedError> {
+    fn ensure_loaded(&self, inner: &mut FileInner, region: &str) -> Result<(), SharedError> {
         if inner.loaded {
             if inner.region != region {
-                return Err(super::shared::SharedError::Corrupt(format!(
+                return Err(SharedError::corrupt_because(format!(
                     "this file store holds region {}, not {region}",
                     inner.region
                 )));
@@ -701,7 +698,7 @@ impl FileRegistryStore {
         inner.region = region.to_string();
         if let Some(s) = snapshot {
             if s.region != region {
-                return Err(super::shared::SharedError::Corrupt(format!(
+                return Err(SharedError::corrupt_because(format!(
                     "{} holds region {}, not {region}",
                     self.file.path().display(),
                     s.region
@@ -721,10 +718,10 @@ impl FileRegistryStore {
 fn to_identity(
     config: &super::RegistryConfig,
     s: &super::snapshot::IdentitySnapshot,
-) -> Result<std::sync::Arc<super::Identity>, super::shared::SharedError> {
+) -> Result<std::sync::Arc<super::Identity>, SharedError> {
     s.to_identity(config)
         .map(std::sync::Arc::new)
-        .map_err(|e| super::shared::SharedError::Corrupt(e.to_string()))
+        .map_err(|e| SharedError::corrupt(format!("{}: not a valid identity", s.name), e))
 }
 
 #[async_trait::async_trait]
@@ -732,7 +729,7 @@ impl super::shared::RegistryStore for FileRegistryStore {
     async fn load(
         &self,
         config: &super::RegistryConfig,
-    ) -> Result<super::shared::Loaded, super::shared::SharedError> {
+    ) -> Result<super::shared::Loaded, SharedError> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         self.ensure_loaded(&mut inner, &config.region)?;
         Ok(super::shared::Loaded {
@@ -750,14 +747,14 @@ impl super::shared::RegistryStore for FileRegistryStore {
         config: &super::RegistryConfig,
         changes: &[super::shared::VersionedChange],
         events: &[super::status::Event],
-    ) -> Result<super::shared::Committed, super::shared::SharedError> {
+    ) -> Result<super::shared::Committed, SharedError> {
         use super::Change;
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         self.ensure_loaded(&mut inner, &config.region)?;
         for c in changes {
             let name = c.name().to_string();
             if inner.identities.get(&name).map(|i| i.version) != c.base {
-                return Err(super::shared::SharedError::Conflict(c.name().clone()));
+                return Err(SharedError::Conflict(c.name().clone()));
             }
         }
         let mut identities = inner.identities.clone();
@@ -769,8 +766,10 @@ impl super::shared::RegistryStore for FileRegistryStore {
             versions.push(version);
             match &c.change {
                 Change::Upsert(i) => {
-                    let mut snap = super::snapshot::IdentitySnapshot::from_identity(i)
-                        .map_err(|e| super::shared::SharedError::Corrupt(e.to_string()))?;
+                    let mut snap =
+                        super::snapshot::IdentitySnapshot::from_identity(i).map_err(|e| {
+                            SharedError::corrupt(format!("{}: cannot be written", i.name), e)
+                        })?;
                     snap.version = version;
                     identities.insert(snap.name.clone(), snap.clone());
                     log.push((version, snap.name.clone(), Some(snap)));
@@ -806,7 +805,7 @@ impl super::shared::RegistryStore for FileRegistryStore {
         &self,
         config: &super::RegistryConfig,
         cursor: u64,
-    ) -> Result<super::shared::ChangesSince, super::shared::SharedError> {
+    ) -> Result<super::shared::ChangesSince, SharedError> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         self.ensure_loaded(&mut inner, &config.region)?;
         let mut changes = Vec::new();
@@ -814,8 +813,9 @@ impl super::shared::RegistryStore for FileRegistryStore {
             changes.push(match snap {
                 Some(s) => super::shared::RemoteChange::Upsert(to_identity(config, s)?),
                 None => super::shared::RemoteChange::Delete {
-                    name: super::status::IdentityName::parse(name)
-                        .map_err(|e| super::shared::SharedError::Corrupt(e.to_string()))?,
+                    name: super::status::IdentityName::parse(name).map_err(|e| {
+                        SharedError::corrupt(format!("deleted identity `{name}`: not a name"), e)
+                    })?,
                     version: *version,
                 },
             });
@@ -835,7 +835,7 @@ impl super::shared::RegistryStore for FileRegistryStore {
         &self,
         region: &str,
         limit: usize,
-    ) -> Result<Vec<super::shared::StoredEvent>, super::shared::SharedError> {
+    ) -> Result<Vec<super::shared::StoredEvent>, SharedError> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         Ok(inner
             .outbox
@@ -846,7 +846,7 @@ impl super::shared::RegistryStore for FileRegistryStore {
             .collect())
     }
 
-    async fn mark_delivered(&self, ids: &[u64]) -> Result<(), super::shared::SharedError> {
+    async fn mark_delivered(&self, ids: &[u64]) -> Result<(), SharedError> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.outbox.retain(|e| !ids.contains(&e.id));
         Ok(())

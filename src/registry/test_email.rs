@@ -8,7 +8,7 @@ use crate::dns::DnsVerifier;
 use crate::key::KeySpec;
 use crate::message::Message;
 use crate::names::EmailAddress;
-use crate::signature::{parse_tag_list, strip_fws};
+use crate::tag_list::{parse_tag_list, strip_fws};
 use crate::verifier::{VerificationResult, Verifier, VerifyOptions};
 
 use super::notify::{MailTransport, OutgoingEmail};

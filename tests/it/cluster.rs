@@ -1122,7 +1122,7 @@ fn cluster_keys_not_readable_in_database() {
         block_on(PgStore::connect(&c.server.url(), PgOptions::new(wrong))).expect("connect");
     assert!(matches!(
         block_on(other.load(&node_config())),
-        Err(SharedError::Corrupt(_))
+        Err(SharedError::Corrupt { .. })
     ));
     // ... and a sealed row copied onto another identity does not open.
     block_on(async {
@@ -1141,7 +1141,9 @@ fn cluster_keys_not_readable_in_database() {
             .expect("update");
     });
     match block_on(store.load(&node_config())) {
-        Err(SharedError::Corrupt(msg)) => assert!(msg.contains("byo.example"), "{msg}"),
+        Err(SharedError::Corrupt { detail, .. }) => {
+            assert!(detail.contains("byo.example"), "{detail}")
+        }
         other => panic!("swapped row accepted: {other:?}"),
     }
 }

@@ -478,3 +478,30 @@ fn sign_all_applies_the_strictest_limits() {
     assert!(both.is_err(), "{both:?}");
     assert!(easydkim::sign_all(&[&loose], msg.as_bytes()).is_ok());
 }
+
+/// A key that cannot be decoded keeps the decoder's error as its `source`, and the error
+/// stays `Clone` and comparable.
+#[test]
+fn key_errors_keep_the_decoders_error_as_their_source() {
+    use std::error::Error as _;
+    // A PKCS#8 header whose body is cut short: the DER decoder refuses it.
+    let der = [0x30, 0x82, 0x01, 0x00, 0x02, 0x01, 0x00];
+    let e = SigningKey::from_der(&der).unwrap_err();
+    let KeyError::Malformed { format, source } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(*format, "DER");
+    let cause = e.source().expect("the decoder's error is the source");
+    assert_eq!(cause.to_string(), source.to_string());
+    assert!(!cause.to_string().is_empty());
+    // The message names the format; the detail is in the source, not repeated.
+    assert_eq!(e.to_string(), "invalid DER key");
+    assert_eq!(e.clone(), e);
+
+    // A reason of easydkim's own is a source too.
+    let e = SigningKey::from_ed25519_seed_base64("AAAA").unwrap_err();
+    assert_eq!(
+        e.source().map(|s| s.to_string()).as_deref(),
+        Some("decodes to 3 bytes, expected 32")
+    );
+}

@@ -610,7 +610,9 @@ mod snapshot {
         let json = serde_json::to_string(&snap).expect("json");
         let back: Snapshot = serde_json::from_str(&json).expect("parses");
         match IdentityRegistry::from_snapshot(config(), &back) {
-            Err(RegistryError::Snapshot(msg)) => assert!(msg.contains("99"), "{msg}"),
+            Err(RegistryError::Snapshot { detail, .. }) => {
+                assert!(detail.contains("99"), "{detail}")
+            }
             other => panic!("format_version 99 accepted: {other:?}"),
         }
     }
@@ -623,7 +625,7 @@ mod snapshot {
             easydkim::RegistryConfig::new("us-east-1", crate::precedence::ZONE).expect("config");
         assert!(matches!(
             IdentityRegistry::from_snapshot(other, &snap),
-            Err(RegistryError::Snapshot(_))
+            Err(RegistryError::Snapshot { .. })
         ));
     }
 

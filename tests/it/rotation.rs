@@ -764,7 +764,7 @@ mod interruption {
         let bad: Snapshot = serde_json::from_value(snap).expect("parses");
         assert!(matches!(
             IdentityRegistry::from_snapshot(config(), &bad),
-            Err(RegistryError::Snapshot(_))
+            Err(RegistryError::Snapshot { .. })
         ));
     }
 }

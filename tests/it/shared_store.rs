@@ -228,7 +228,33 @@ fn a_node_refuses_a_file_of_another_region() {
     let store = Arc::new(FileRegistryStore::new(&path));
     let err = block_on(SharedRegistry::open(other, store, SharedOptions::default()))
         .expect_err("region mismatch");
-    assert!(matches!(err, SharedError::Corrupt(_)), "{err:?}");
+    assert!(matches!(err, SharedError::Corrupt { .. }), "{err:?}");
+}
+
+/// A store file that is not a snapshot is `Corrupt`, with the file store's typed error
+/// kept as the source (not flattened into text).
+#[test]
+fn an_unreadable_store_file_keeps_the_store_error_as_its_source() {
+    use std::error::Error as _;
+    let dir = temp_dir("shared-garbage");
+    let path = snapshot_path(&dir);
+    std::fs::write(&path, b"this is not a snapshot at all, just text").expect("write");
+    let store = Arc::new(FileRegistryStore::new(&path));
+    let err = block_on(SharedRegistry::open(
+        node_config(),
+        store,
+        SharedOptions::default(),
+    ))
+    .expect_err("garbage");
+    assert!(matches!(err, SharedError::Corrupt { .. }), "{err:?}");
+    let source = err.source().expect("a source");
+    let cause = source
+        .downcast_ref::<easydkim::ErrorCause>()
+        .expect("an ErrorCause");
+    let store_error = cause
+        .downcast_ref::<easydkim::store::StoreError>()
+        .expect("the file store's own error");
+    assert!(store_error.is_corruption(), "{store_error:?}");
 }
 
 // ---------------------------------------------------------------------------------------

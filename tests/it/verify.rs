@@ -502,3 +502,69 @@ fn times_too_large_for_64_bits_are_the_far_future() {
         )
     );
 }
+
+/// Each way a key record can be unusable is its own typed error, and a decoder's error
+/// stays reachable as the source.
+#[test]
+fn key_record_errors_are_typed() {
+    use easydkim::{KeyError, KeyRecord, KeyRecordError, KeyType};
+    use std::error::Error as _;
+
+    let parse = |txt: &str| KeyRecord::parse(txt).unwrap_err();
+    assert!(matches!(parse("v=DKIM1; p"), KeyRecordError::Syntax(_)));
+    assert_eq!(
+        parse("k=rsa; v=DKIM1; p=AAAA"),
+        KeyRecordError::Version("DKIM1".into())
+    );
+    assert_eq!(
+        parse("v=DKIM2; p=AAAA"),
+        KeyRecordError::Version("DKIM2".into())
+    );
+    assert_eq!(
+        parse("v=DKIM1; k=dsa; p=AAAA"),
+        KeyRecordError::UnknownKeyType("dsa".into())
+    );
+    assert_eq!(
+        parse("v=DKIM1; s=tlsrpt; p=AAAA"),
+        KeyRecordError::ServiceExcludesEmail("tlsrpt".into())
+    );
+    assert_eq!(parse("v=DKIM1; k=rsa"), KeyRecordError::MissingKey);
+    let e = parse("v=DKIM1; p=!!!!");
+    assert!(matches!(e, KeyRecordError::KeyNotBase64(_)), "{e:?}");
+    assert!(e.source().is_some(), "the base64 error is kept");
+    let e = parse("v=DKIM1; k=ed25519; p=AAAA");
+    assert!(
+        matches!(
+            e,
+            KeyRecordError::InvalidKey {
+                key_type: KeyType::Ed25519,
+                source: KeyError::Malformed { .. }
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.to_string(), "key record: p= is not a usable ed25519 key");
+
+    // An empty p= is a revoked key, not an error.
+    let revoked = KeyRecord::parse("v=DKIM1; p=").expect("revoked");
+    assert_eq!(revoked.key, None);
+
+    // In a verification result the record's error is the reason, typed.
+    let key = SigningKey::generate(easydkim::KeySpec::Ed25519).unwrap();
+    let signer = Signer::new(key, "example.com", "sel").unwrap();
+    let signed = signer
+        .sign_message(b"From: a@example.com\r\n\r\nhi\r\n")
+        .unwrap();
+    let results = Verifier::default()
+        .verify_with_keys(&signed, |_| {
+            Ok(vec!["v=DKIM1; k=ed25519; p=!!!!".to_string()])
+        })
+        .expect("a parsable message");
+    assert!(
+        matches!(
+            results[0].reason,
+            Some(FailureReason::KeyRecord(KeyRecordError::KeyNotBase64(_)))
+        ),
+        "{results:?}"
+    );
+}
