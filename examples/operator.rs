@@ -25,7 +25,7 @@
 //!    [`diagnose`](IdentityRegistry::diagnose) finds wrong in its DNS.
 //!
 //! The identities live in memory: a new run creates new tokens and keys. A real service
-//! keeps them (feature `serde`: `registry::store::FileStore`) and creates each identity
+//! keeps them (feature `serde`: `store::FileStore`) and creates each identity
 //! once.
 //!
 //! Exit status: 0 after `--once` (or never, without it), 2 on bad arguments or an identity

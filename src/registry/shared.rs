@@ -27,8 +27,8 @@
 //!   down, the node keeps its last snapshot and [`SharedRegistry::sync_status`] reports how
 //!   stale it is.
 //!
-//! Implementations: `registry::store::FileRegistryStore` (feature `serde`, one node) and
-//! `registry::postgres::PgStore` (feature `postgres`, many nodes).
+//! Implementations: `store::FileRegistryStore` (feature `serde`, one node) and
+//! `postgres::PgStore` (feature `postgres`, many nodes).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
