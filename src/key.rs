@@ -590,7 +590,7 @@ mod blinding {
         let m = BigUint::from_bytes_be(&em);
 
         let (n, e) = (key.n(), key.e());
-        let taken = pool.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let taken = crate::sync::lock(&pool.0).pop();
         let mut f = match taken {
             Some(mut f) if f.uses < USES => {
                 f.a = &f.a * &f.a % n;
@@ -606,7 +606,7 @@ mod blinding {
                 source: crate::error::ErrorCause::new(e),
             })?;
         let s = blinded * &f.ai % n;
-        pool.0.lock().unwrap_or_else(|p| p.into_inner()).push(f);
+        crate::sync::lock(&pool.0).push(f);
         let bytes = s.to_bytes_be();
         let mut out = vec![0u8; k];
         out[k - bytes.len()..].copy_from_slice(&bytes);

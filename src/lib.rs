@@ -112,6 +112,7 @@ mod names;
 mod registry;
 mod signer;
 mod stream;
+mod sync;
 mod tag_list;
 mod verifier;
 

@@ -112,7 +112,7 @@ impl StaticDns {
     }
 
     fn with_node<R>(&self, name: &str, f: impl FnOnce(&mut Node) -> R) -> R {
-        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        let mut nodes = crate::sync::write(&self.nodes);
         f(nodes.entry(key(name)).or_default())
     }
 
@@ -138,16 +138,13 @@ impl StaticDns {
 
     /// Removes every record at `name`.
     pub fn remove(&self, name: &str) {
-        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        let mut nodes = crate::sync::write(&self.nodes);
         nodes.remove(&key(name));
     }
 
     /// Removes every record.
     pub fn clear(&self) {
-        self.nodes
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        crate::sync::write(&self.nodes).clear();
     }
 
     /// Loads records from `NAME<TAB>TXT-VALUE` lines (`#` starts a comment line), the format
@@ -167,7 +164,7 @@ impl StaticDns {
     }
 
     fn lookup_txt(&self, name: &str) -> DnsResult<Vec<String>> {
-        let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
+        let nodes = crate::sync::read(&self.nodes);
         let mut name = key(name);
         for _ in 0..8 {
             let node = nodes.get(&name).ok_or(DnsError::NoSuchName)?;
@@ -188,7 +185,7 @@ impl StaticDns {
     }
 
     fn lookup_cname(&self, name: &str) -> DnsResult<Vec<String>> {
-        let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
+        let nodes = crate::sync::read(&self.nodes);
         let node = nodes.get(&key(name)).ok_or(DnsError::NoSuchName)?;
         if let Some(e) = &node.failure {
             return Err(e.clone());

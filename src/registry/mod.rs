@@ -572,31 +572,28 @@ impl IdentityRegistry {
 
     /// Installs the notifier that receives each transition.
     pub fn set_notifier(&self, notifier: Option<Arc<dyn Notifier>>) {
-        *self.notifier.write().unwrap_or_else(|p| p.into_inner()) = notifier;
+        *crate::sync::write(&self.notifier) = notifier;
     }
 
     /// The current state (a cheap `Arc` clone; it does not change under you).
     pub fn snapshot(&self) -> Arc<State> {
-        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+        crate::sync::read(&self.state).clone()
     }
 
     /// Runs `f` on the state under the write lock.
     pub(crate) fn apply_with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::sync::write(&self.state);
         f(Arc::make_mut(&mut guard))
     }
 
     /// Takes the transitions queued by synchronous calls, without notifying.
     pub(crate) fn take_queued(&self) -> Vec<Event> {
-        std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *crate::sync::lock(&self.queued))
     }
 
     /// The notifier, if one is installed.
     pub(crate) fn notifier(&self) -> Option<Arc<dyn Notifier>> {
-        self.notifier
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::sync::read(&self.notifier).clone()
     }
 
     /// Applies `f` to the identity `name` under the write lock; `f` returns the new identity.
@@ -605,7 +602,7 @@ impl IdentityRegistry {
         name: &IdentityName,
         f: impl FnOnce(&Identity) -> Result<(Identity, T), RegistryError>,
     ) -> Result<T, RegistryError> {
-        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::sync::write(&self.state);
         let current = guard
             .identities
             .get(name)
@@ -622,7 +619,7 @@ impl IdentityRegistry {
         name: &IdentityName,
         f: impl FnOnce(&Identity) -> Result<(Option<Identity>, T), RegistryError>,
     ) -> Result<T, RegistryError> {
-        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::sync::write(&self.state);
         let current = guard
             .identities
             .get(name)
@@ -636,7 +633,7 @@ impl IdentityRegistry {
     }
 
     pub(crate) fn insert_new(&self, identity: Identity) -> Result<Arc<Identity>, RegistryError> {
-        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::sync::write(&self.state);
         if guard.identities.contains_key(&identity.name) {
             return Err(RegistryError::IdentityExists(identity.name));
         }
@@ -839,21 +836,14 @@ impl IdentityRegistry {
     }
 
     pub(crate) fn queue(&self, events: Vec<Event>) {
-        self.queued
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(events);
+        crate::sync::lock(&self.queued).extend(events);
     }
 
     /// Hands the transitions made by synchronous calls ([`confirm_email`](Self::confirm_email),
     /// [`restart`](Self::restart)) to the notifier now; `refresh` does it too.
     pub async fn flush_notifications(&self) {
-        let events = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()));
-        let notifier = self
-            .notifier
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let events = std::mem::take(&mut *crate::sync::lock(&self.queued));
+        let notifier = crate::sync::read(&self.notifier).clone();
         if let Some(n) = notifier {
             for e in &events {
                 n.notify(e).await;
@@ -925,7 +915,7 @@ impl IdentityRegistry {
     /// Deletes an identity.
     pub fn delete(&self, identity: &str) -> Result<(), RegistryError> {
         let name = IdentityName::parse(identity)?;
-        let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::sync::write(&self.state);
         if !guard.identities.contains_key(&name) {
             return Err(RegistryError::UnknownIdentity(name));
         }
@@ -1064,7 +1054,7 @@ impl IdentityRegistry {
             rotations: Vec::new(),
         };
         {
-            let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
+            let mut guard = crate::sync::write(&self.state);
             let state = Arc::make_mut(&mut guard);
             for (seen, result) in results {
                 let Some(current) = state.identities.get(&seen.name) else {
@@ -1159,11 +1149,7 @@ impl IdentityRegistry {
         }
 
         self.flush_notifications().await;
-        let notifier = self
-            .notifier
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let notifier = crate::sync::read(&self.notifier).clone();
         if let Some(n) = notifier {
             for e in &report.events {
                 n.notify(e).await;

@@ -102,7 +102,7 @@ impl EmailNotifier {
 
     /// Transport errors seen so far (drained).
     pub fn take_errors(&self) -> Vec<String> {
-        std::mem::take(&mut *self.errors.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *crate::sync::lock(&self.errors))
     }
 
     /// The subject and body for an event.
@@ -188,10 +188,7 @@ impl Notifier for EmailNotifier {
             body,
         };
         if let Err(e) = self.transport.send(&email).await {
-            self.errors
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(e);
+            crate::sync::lock(&self.errors).push(e);
         }
     }
 }

@@ -433,23 +433,17 @@ impl SharedRegistry {
 
     /// How up to date this node is.
     pub fn sync_status(&self) -> SyncStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::sync::lock(&self.status).clone()
     }
 
     fn record_error(&self, e: &SharedError) {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .last_error = Some(e.to_string());
+        crate::sync::lock(&self.status).last_error = Some(e.to_string());
     }
 
     /// Applies store changes to the snapshot, each only if newer than what the node has.
     fn apply_remote(&self, changes: Vec<RemoteChange>, cursor: u64) -> usize {
         let mut applied = 0;
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = crate::sync::lock(&self.known);
         self.registry.apply_with(|state| {
             for c in changes {
                 let (name, live) = match &c {
@@ -471,7 +465,7 @@ impl SharedRegistry {
             }
         });
         drop(known);
-        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = crate::sync::lock(&self.status);
         st.cursor = st.cursor.max(cursor);
         st.last_sync = Some(SystemTime::now());
         st.last_error = None;
@@ -555,14 +549,11 @@ impl SharedRegistry {
     }
 
     fn known_versions(&self) -> HashMap<IdentityName, (u64, bool)> {
-        self.known.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        crate::sync::lock(&self.known).clone()
     }
 
     fn conflict_seen(&self) {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .conflicts += 1;
+        crate::sync::lock(&self.status).conflicts += 1;
     }
 
     /// Runs a synchronous registry operation as a committed change: `op` runs on a private

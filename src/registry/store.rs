@@ -333,7 +333,7 @@ impl FileStore {
     /// `fsync` the directory. A crash at any point leaves `<path>` with either the old or
     /// the new state, complete.
     pub fn save(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = crate::sync::lock(&self.lock);
         let file_name = self.path.file_name().ok_or_else(|| StoreError::Io {
             path: self.path.clone(),
             action: "name the snapshot file",
@@ -730,7 +730,7 @@ impl super::shared::RegistryStore for FileRegistryStore {
         &self,
         config: &super::RegistryConfig,
     ) -> Result<super::shared::Loaded, SharedError> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = crate::sync::lock(&self.inner);
         self.ensure_loaded(&mut inner, &config.region)?;
         Ok(super::shared::Loaded {
             identities: inner
@@ -749,7 +749,7 @@ impl super::shared::RegistryStore for FileRegistryStore {
         events: &[super::status::Event],
     ) -> Result<super::shared::Committed, SharedError> {
         use super::Change;
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = crate::sync::lock(&self.inner);
         self.ensure_loaded(&mut inner, &config.region)?;
         for c in changes {
             let name = c.name().to_string();
@@ -806,7 +806,7 @@ impl super::shared::RegistryStore for FileRegistryStore {
         config: &super::RegistryConfig,
         cursor: u64,
     ) -> Result<super::shared::ChangesSince, SharedError> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = crate::sync::lock(&self.inner);
         self.ensure_loaded(&mut inner, &config.region)?;
         let mut changes = Vec::new();
         for (version, name, snap) in inner.log.iter().filter(|(v, _, _)| *v > cursor) {
@@ -836,7 +836,7 @@ impl super::shared::RegistryStore for FileRegistryStore {
         region: &str,
         limit: usize,
     ) -> Result<Vec<super::shared::StoredEvent>, SharedError> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = crate::sync::lock(&self.inner);
         Ok(inner
             .outbox
             .iter()
@@ -847,7 +847,7 @@ impl super::shared::RegistryStore for FileRegistryStore {
     }
 
     async fn mark_delivered(&self, ids: &[u64]) -> Result<(), SharedError> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = crate::sync::lock(&self.inner);
         inner.outbox.retain(|e| !ids.contains(&e.id));
         Ok(())
     }
