@@ -2,10 +2,12 @@
 //! page [`crate::docs::lifecycle`] describes the statuses and their windows).
 
 use crate::dns::{DnsError, DnsVerifier};
-use crate::key_record::KeyRecord;
 use crate::names::DomainName;
 
 use super::identity::{DkimSetup, DualKey, EasyKey, Identity};
+use super::rules::{
+    domainkey_name, holds_token, key_name, record_has_key, same_name, verification_name,
+};
 use super::status::{LastError, VerificationInfo, VerificationStatus};
 use super::RegistryConfig;
 
@@ -144,11 +146,6 @@ pub(crate) fn wants_dns(identity: &Identity) -> bool {
             || dual_needs_check(identity))
 }
 
-pub(crate) fn same_name(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.')
-        .eq_ignore_ascii_case(b.trim_end_matches('.'))
-}
-
 /// The verification TXT: at `<label>.<d>` or at `<d>`, with or without the prefix.
 async fn check_txt_token(
     dns: &dyn DnsVerifier,
@@ -156,20 +153,12 @@ async fn check_txt_token(
     domain: &DomainName,
     token: &str,
 ) -> Observation {
-    let matches = |v: &str| {
-        let v = v.trim();
-        v == token
-            || v.strip_prefix(config.verification_prefix.as_str())
-                .is_some_and(|rest| rest.trim() == token)
-    };
     let mut results = Vec::with_capacity(2);
-    let labelled = domain
-        .prepend(&config.verification_label)
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| format!("{}.{}", config.verification_label, domain));
-    for name in [labelled, domain.to_string()] {
+    for name in [verification_name(config, domain), domain.to_string()] {
         let obs = match dns.txt(&name).await {
-            Ok(values) if values.iter().any(|v| matches(v)) => return Observation::Found,
+            Ok(values) if values.iter().any(|v| holds_token(config, v, token)) => {
+                return Observation::Found
+            }
             Ok(_) => Observation::Missing(LastError::InvalidValue),
             Err(e) => Observation::from_dns(&e),
         };
@@ -206,21 +195,14 @@ async fn check_cname(
     }
 }
 
-pub(crate) fn record_has_key(txt: &str, expected_p: &str) -> bool {
-    KeyRecord::parse(txt)
-        .ok()
-        .and_then(|r| r.key)
-        .is_some_and(|k| k.to_base64() == expected_p)
-}
-
 async fn check_easy_key(
     dns: &dyn DnsVerifier,
     zone: &DomainName,
     domain: &DomainName,
     k: &EasyKey,
 ) -> Observation {
-    let name = format!("{}._domainkey.{}", k.token, domain);
-    let target = format!("{}.{}", k.token, zone);
+    let name = domainkey_name(k.token.as_str(), domain);
+    let target = key_name(k.token.as_str(), zone);
     let p = k.key.public_key().to_base64();
     check_cname(dns, &name, &target, &p).await
 }
@@ -269,7 +251,7 @@ async fn check_dkim(
             }
         }
         DkimSetup::Byo { selector, key } => {
-            let name = format!("{selector}._domainkey.{domain}");
+            let name = domainkey_name(selector.as_str(), domain);
             let p = key.public_key().to_base64();
             let obs = match dns.txt(&name).await {
                 Ok(values) if values.iter().any(|v| record_has_key(v, &p)) => Observation::Found,

@@ -7,6 +7,7 @@ use crate::key_record::KeyRecord;
 use crate::names::DomainName;
 
 use super::records::{DnsRecord, Publisher, Purpose, RecordType};
+use super::rules::{holds_token, record_has_key, same_name};
 use super::{DkimSetup, IdentityName, IdentityRegistry, RegistryConfig, RegistryError};
 
 /// What kind of problem a [`Finding`] reports.
@@ -200,12 +201,6 @@ impl IdentityRegistry {
     }
 }
 
-/// Case-insensitive name comparison, ignoring a trailing dot.
-fn same_name(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.')
-        .eq_ignore_ascii_case(b.trim_end_matches('.'))
-}
-
 /// The value without any `"` or `\` and without surrounding whitespace: what the tenant
 /// meant when a DNS panel kept the quotes they typed.
 fn loosen(value: &str) -> String {
@@ -215,14 +210,6 @@ fn loosen(value: &str) -> String {
         .collect::<String>()
         .trim()
         .to_string()
-}
-
-fn record_has_key(txt: &str, expected_p: &str) -> bool {
-    !expected_p.is_empty()
-        && KeyRecord::parse(txt)
-            .ok()
-            .and_then(|r| r.key)
-            .is_some_and(|k| k.to_base64() == expected_p)
 }
 
 /// A value for display, shortened when very long (keys).
@@ -291,13 +278,6 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn token_matches(&self, value: &str, token: &str) -> bool {
-        let v = value.trim();
-        v == token
-            || v.strip_prefix(self.config.verification_prefix.as_str())
-                .is_some_and(|rest| rest.trim() == token)
-    }
-
     /// The verification TXT (at `<label>.<d>` or at `<d>`).
     async fn verification(&self, record: &DnsRecord, cnames_ok: bool, out: &mut Vec<Finding>) {
         let token = record.value.as_str();
@@ -314,7 +294,7 @@ impl Cx<'_> {
         for (name, result) in [(&record.name, &labelled), (&self.domain.to_string(), &apex)] {
             match result {
                 Ok(values) => {
-                    if let Some(v) = values.iter().find(|v| self.token_matches(v, token)) {
+                    if let Some(v) = values.iter().find(|v| holds_token(self.config, v, token)) {
                         if v.trim() != v.as_str() {
                             out.push(finding(
                                 FindingKind::ExtraQuotesOrWhitespace,
@@ -330,7 +310,7 @@ impl Cx<'_> {
                     }
                     if let Some(v) = values
                         .iter()
-                        .find(|v| self.token_matches(&loosen(v), token))
+                        .find(|v| holds_token(self.config, &loosen(v), token))
                     {
                         out.push(finding(
                             FindingKind::ExtraQuotesOrWhitespace,
@@ -396,7 +376,7 @@ impl Cx<'_> {
             if let Ok(values) = self.dns.txt(&name).await {
                 if let Some(v) = values
                     .iter()
-                    .find(|v| self.token_matches(&loosen(v), token))
+                    .find(|v| holds_token(self.config, &loosen(v), token))
                 {
                     out.push(finding(kind, format!("TXT {name} = {}", show(v)), fix));
                     return;

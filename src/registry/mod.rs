@@ -18,6 +18,7 @@ pub mod postgres;
 mod records;
 mod resolve;
 mod rotation;
+mod rules;
 pub mod shared;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
@@ -945,41 +946,7 @@ impl IdentityRegistry {
     /// setup's own signing zone (the parent's, for a replica), so a replica's records are
     /// its parent's.
     pub fn tenant_records(&self, identity: &Identity) -> Vec<DnsRecord> {
-        let Some(domain) = identity.domain() else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        if let Some(token) = &identity.verification_token {
-            out.push(DnsRecord {
-                record_type: RecordType::Txt,
-                name: format!("{}.{}", self.config.verification_label, domain),
-                value: token.clone(),
-                publisher: Publisher::Tenant,
-                purpose: Purpose::Verification,
-            });
-        }
-        match &identity.dkim {
-            Some(DkimSetup::Easy { keys, state }) => {
-                for k in keys.iter().chain(state.dual.as_ref().map(|d| &d.key)) {
-                    out.push(DnsRecord {
-                        record_type: RecordType::Cname,
-                        name: format!("{}._domainkey.{}", k.token, domain),
-                        value: format!("{}.{}", k.token, state.signing_zone),
-                        publisher: Publisher::Tenant,
-                        purpose: Purpose::DkimDelegation,
-                    });
-                }
-            }
-            Some(DkimSetup::Byo { selector, key }) => out.push(DnsRecord {
-                record_type: RecordType::Txt,
-                name: format!("{selector}._domainkey.{domain}"),
-                value: key.dns_record(),
-                publisher: Publisher::Tenant,
-                purpose: Purpose::DkimKey,
-            }),
-            None => {}
-        }
-        out
+        records::tenant_records_of(&self.config, identity)
     }
 
     /// The records the operator publishes in its signing zone for an identity: one key TXT
@@ -989,7 +956,7 @@ impl IdentityRegistry {
         identity
             .dkim
             .as_ref()
-            .map(operator_records_of)
+            .map(records::operator_records_of)
             .unwrap_or_default()
     }
 
@@ -1287,29 +1254,6 @@ impl IdentityRegistry {
             resolution,
             warnings,
         })
-    }
-}
-
-/// The operator-zone key TXT of one Easy DKIM token.
-pub(crate) fn key_record(zone: &DomainName, k: &EasyKey) -> DnsRecord {
-    DnsRecord {
-        record_type: RecordType::Txt,
-        name: format!("{}.{}", k.token, zone),
-        value: k.key.dns_record(),
-        publisher: Publisher::Operator,
-        purpose: Purpose::DkimKey,
-    }
-}
-
-/// The operator-zone records of a setup: the three keys, then the dual-signing key.
-pub(crate) fn operator_records_of(setup: &DkimSetup) -> Vec<DnsRecord> {
-    match setup {
-        DkimSetup::Easy { keys, state } => keys
-            .iter()
-            .chain(state.dual.as_ref().map(|d| &d.key))
-            .map(|k| key_record(&state.signing_zone, k))
-            .collect(),
-        DkimSetup::Byo { .. } => Vec::new(),
     }
 }
 

@@ -2,6 +2,10 @@
 
 use crate::names::DomainName;
 
+use super::identity::{DkimSetup, EasyKey, Identity};
+use super::rules::{domainkey_name, key_name, verification_name};
+use super::RegistryConfig;
+
 /// A DNS record type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RecordType {
@@ -186,6 +190,69 @@ impl RecordChange {
     /// Whether the operator has something to do (anything but `Keep`).
     pub fn is_action(&self) -> bool {
         !matches!(self, RecordChange::Keep(_))
+    }
+}
+
+/// The records the tenant publishes for an identity (see
+/// [`IdentityRegistry::tenant_records`](super::IdentityRegistry::tenant_records)).
+pub(crate) fn tenant_records_of(config: &RegistryConfig, identity: &Identity) -> Vec<DnsRecord> {
+    let Some(domain) = identity.domain() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(token) = &identity.verification_token {
+        out.push(DnsRecord::new(
+            RecordType::Txt,
+            verification_name(config, domain),
+            token.clone(),
+            Publisher::Tenant,
+            Purpose::Verification,
+        ));
+    }
+    match &identity.dkim {
+        Some(DkimSetup::Easy { keys, state }) => {
+            for k in keys.iter().chain(state.dual.as_ref().map(|d| &d.key)) {
+                out.push(DnsRecord::new(
+                    RecordType::Cname,
+                    domainkey_name(k.token.as_str(), domain),
+                    key_name(k.token.as_str(), &state.signing_zone),
+                    Publisher::Tenant,
+                    Purpose::DkimDelegation,
+                ));
+            }
+        }
+        Some(DkimSetup::Byo { selector, key }) => out.push(DnsRecord::new(
+            RecordType::Txt,
+            domainkey_name(selector.as_str(), domain),
+            key.dns_record(),
+            Publisher::Tenant,
+            Purpose::DkimKey,
+        )),
+        None => {}
+    }
+    out
+}
+
+/// The operator-zone key TXT of one Easy DKIM token.
+pub(crate) fn key_record(zone: &DomainName, k: &EasyKey) -> DnsRecord {
+    DnsRecord::new(
+        RecordType::Txt,
+        key_name(k.token.as_str(), zone),
+        k.key.dns_record(),
+        Publisher::Operator,
+        Purpose::DkimKey,
+    )
+}
+
+/// The operator-zone records of a setup: the three keys, then the dual-signing key.
+pub(crate) fn operator_records_of(setup: &DkimSetup) -> Vec<DnsRecord> {
+    match setup {
+        DkimSetup::Easy { keys, state } => keys
+            .iter()
+            .chain(state.dual.as_ref().map(|d| &d.key))
+            .map(|k| key_record(&state.signing_zone, k))
+            .collect(),
+        DkimSetup::Byo { .. } => Vec::new(),
     }
 }
 

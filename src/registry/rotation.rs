@@ -7,15 +7,15 @@ use crate::dns::DnsVerifier;
 use crate::key::{KeySpec, SigningKey};
 use crate::names::{DomainName, Selector};
 
-use super::checks::{self, Observation};
+use super::checks::Observation;
 use super::identity::{DkimSetup, DualKey, EasyKey, EasyState, Identity, KeyRole, RotationState};
 use super::records::RecordChange;
+use super::records::{key_record, operator_records_of};
+use super::rules::{self, domainkey_name};
 use super::status::{
     Check, Event, IdentityName, LastError, RotationPhase, VerificationInfo, VerificationStatus,
 };
-use super::{
-    key_record, operator_records_of, IdentityRegistry, Regions, RegistryConfig, RegistryError,
-};
+use super::{IdentityRegistry, Regions, RegistryConfig, RegistryError};
 
 /// How often the next key spec may change (the first downgrade to RSA-1024 excepted).
 pub const KEY_SPEC_CHANGE_INTERVAL: u64 = 24 * 3600;
@@ -187,7 +187,7 @@ fn next_lookup(identity: &Identity, keys: &[EasyKey], state: &EasyState) -> Opti
     let k = &keys[state.slot_of(KeyRole::Next)?];
     Some(Prep::Lookup {
         token: k.token.clone(),
-        name: format!("{}._domainkey.{}", k.token, domain),
+        name: domainkey_name(k.token.as_str(), domain),
         p: k.key.public_key().to_base64(),
     })
 }
@@ -236,7 +236,7 @@ pub(crate) async fn execute(dns: &dyn DnsVerifier, prep: Prep) -> Result<Prepare
     Ok(match prep {
         Prep::Lookup { token, name, p } => {
             let seen = match dns.txt(&name).await {
-                Ok(values) if values.iter().any(|v| checks::record_has_key(v, &p)) => {
+                Ok(values) if values.iter().any(|v| rules::record_has_key(v, &p)) => {
                     Observation::Found
                 }
                 Ok(_) => Observation::Missing(LastError::InvalidValue),
@@ -273,7 +273,7 @@ pub(crate) fn changes(
             if publish == Some(r.name.as_str()) {
                 return RecordChange::Publish(r.clone());
             }
-            match old.iter().find(|o| checks::same_name(&o.name, &r.name)) {
+            match old.iter().find(|o| rules::same_name(&o.name, &r.name)) {
                 Some(o) if o == r => RecordChange::Keep(r.clone()),
                 Some(o) => RecordChange::Replace {
                     old: o.clone(),
@@ -285,7 +285,7 @@ pub(crate) fn changes(
         .collect();
     out.extend(
         old.iter()
-            .filter(|o| !new.iter().any(|r| checks::same_name(&o.name, &r.name)))
+            .filter(|o| !new.iter().any(|r| rules::same_name(&o.name, &r.name)))
             .cloned()
             .map(RecordChange::Remove),
     );
