@@ -16,6 +16,7 @@ mod notify;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 mod records;
+mod refresh;
 mod resolve;
 mod rotation;
 mod rules;
@@ -34,7 +35,6 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use futures_util::StreamExt;
 use rand::RngCore;
 
 use crate::dns::DnsVerifier;
@@ -541,7 +541,7 @@ impl std::fmt::Debug for IdentityRegistry {
     }
 }
 
-fn secs(d: Duration) -> u64 {
+pub(crate) fn secs(d: Duration) -> u64 {
     d.as_secs()
 }
 
@@ -958,171 +958,6 @@ impl IdentityRegistry {
             .as_ref()
             .map(records::operator_records_of)
             .unwrap_or_default()
-    }
-
-    /// Checks every identity that needs it through `dns` and applies the transitions.
-    /// Each transition is in the report of exactly one call and handed once to the
-    /// notifier. With [`RegistryConfig::auto_rotate`] it also moves key rotations one step
-    /// (see [`docs::rotation`](crate::docs::rotation)): starts one when the active key is older than
-    /// [`RegistryConfig::rotation_age`], switches once the next key is visible, and gives
-    /// the freed token a fresh key after the overlap; each step is an event with
-    /// [`Check::Rotation`].
-    pub async fn refresh(&self, dns: &dyn DnsVerifier, now: u64) -> RefreshReport {
-        let snapshot = self.snapshot();
-        let window = secs(self.config.detection_window);
-        let grace = secs(self.config.grace_period);
-
-        // DNS I/O with no lock held, a bounded number of identities at a time.
-        let mut results = Vec::new();
-        let mut to_check = Vec::new();
-        for identity in snapshot.identities.values() {
-            if checks::wants_dns(identity) {
-                to_check.push(identity.clone());
-            } else if identity.confirmation.is_some()
-                && identity.verification.status == VerificationStatus::Pending
-            {
-                results.push((identity.clone(), None));
-            }
-        }
-        let budget = self.config.check_budget;
-        let checked: Vec<_> =
-            futures_util::stream::iter(to_check.into_iter().map(|identity| async move {
-                let check = checks::check_identity(dns, &self.config, &identity);
-                // The rotation's own lookup (or key generation), when a step is due.
-                let rotation = async {
-                    match rotation::prepare(&self.config, &identity, rotation::Trigger::Auto, now) {
-                        Ok(Some(prep)) => rotation::execute(dns, prep).await.ok(),
-                        _ => None,
-                    }
-                };
-                let both = futures_util::future::join(check, rotation);
-                let (result, prepared) = match futures_util::future::select(
-                    Box::pin(both),
-                    futures_timer::Delay::new(budget),
-                )
-                .await
-                {
-                    futures_util::future::Either::Left((r, _)) => r,
-                    futures_util::future::Either::Right(_) => {
-                        (checks::CheckResult::transient(&identity), None)
-                    }
-                };
-                (identity, Some((result, prepared)))
-            }))
-            .buffer_unordered(self.config.refresh_concurrency.max(1))
-            .collect()
-            .await;
-        results.extend(checked);
-
-        // Apply in one critical section, only where nothing changed meanwhile.
-        let mut report = RefreshReport {
-            checked: results.iter().filter(|(_, r)| r.is_some()).count(),
-            events: Vec::new(),
-            rotations: Vec::new(),
-        };
-        {
-            let mut guard = crate::sync::write(&self.state);
-            let state = Arc::make_mut(&mut guard);
-            for (seen, result) in results {
-                let Some(current) = state.identities.get(&seen.name) else {
-                    continue;
-                };
-                if current.version != seen.version {
-                    continue;
-                }
-                let mut next = (**current).clone();
-                let mut prepared_rotation = None;
-                match result {
-                    Some((r, prepared)) => {
-                        prepared_rotation = prepared;
-                        if let Some(obs) = r.identity {
-                            next.verification =
-                                checks::step(&current.verification, obs, now, window, grace);
-                        }
-                        if let Some(obs) = r.dkim {
-                            next.dkim_verification =
-                                checks::step(&current.dkim_verification, obs, now, window, grace);
-                        }
-                        if let (Some(obs), Some(DkimSetup::Easy { state, .. })) =
-                            (r.dual, next.dkim.as_mut())
-                        {
-                            if let Some(dual) = state.dual.as_mut() {
-                                let before = dual.verification.status;
-                                dual.verification =
-                                    checks::step(&dual.verification, obs, now, window, grace);
-                                if before != dual.verification.status {
-                                    report.events.push(Event {
-                                        region: self.config.region.clone(),
-                                        identity: next.name.clone(),
-                                        check: Check::DualSigning,
-                                        from: before,
-                                        to: dual.verification.status,
-                                        at: now,
-                                        last_error: dual.verification.last_error,
-                                    });
-                                }
-                            }
-                        }
-                    }
-                    None => {
-                        // Email confirmation: Failed once the token has expired.
-                        if let Some((_, expires)) = &current.confirmation {
-                            if now >= *expires {
-                                next.verification.status = VerificationStatus::Failed;
-                                next.verification.last_checked = Some(now);
-                            }
-                        }
-                    }
-                }
-                for (check, before, after) in [
-                    (Check::Identity, &current.verification, &next.verification),
-                    (
-                        Check::Dkim,
-                        &current.dkim_verification,
-                        &next.dkim_verification,
-                    ),
-                ] {
-                    if before.status != after.status {
-                        report.events.push(Event {
-                            region: self.config.region.clone(),
-                            identity: next.name.clone(),
-                            check,
-                            from: before.status,
-                            to: after.status,
-                            at: now,
-                            last_error: after.last_error,
-                        });
-                    }
-                }
-                // An automatic rotation step, on the statuses just updated.
-                if let Some(prepared) = prepared_rotation {
-                    if let Ok(rotation::Applied::Done {
-                        next: rotated,
-                        step,
-                        event,
-                    }) =
-                        rotation::apply(&self.config, &next, rotation::Trigger::Auto, prepared, now)
-                    {
-                        if let Some(rotated) = rotated {
-                            next = rotated;
-                        }
-                        report.events.extend(event);
-                        report.rotations.push((next.name.clone(), step));
-                    }
-                }
-                next.version = current.version + 1;
-                state.apply(Change::Upsert(Arc::new(next)));
-            }
-        }
-
-        self.flush_notifications().await;
-        let notifier = crate::sync::read(&self.notifier).clone();
-        if let Some(n) = notifier {
-            for e in &report.events {
-                n.notify(e).await;
-            }
-        }
-        report
     }
 
     /// The decision for a sender, with the chain walked (the rules: guide page
