@@ -530,6 +530,10 @@ pub struct IdentityRegistry {
     /// Transitions made by synchronous calls (`confirm_email`, `restart`), waiting to be
     /// handed to the notifier by the next `refresh` or `flush_notifications`.
     queued: std::sync::Mutex<Vec<Event>>,
+    /// On a journaling registry (a shared node's workspace), every change applied, in
+    /// order: the explicit change values a [`SharedRegistry`](shared::SharedRegistry)
+    /// commits to its store and then applies to its own registry.
+    journal: Option<std::sync::Mutex<Vec<Change>>>,
 }
 
 impl std::fmt::Debug for IdentityRegistry {
@@ -558,7 +562,34 @@ impl IdentityRegistry {
             state: RwLock::new(Arc::new(state)),
             notifier: RwLock::new(None),
             queued: std::sync::Mutex::new(Vec::new()),
+            journal: None,
         }
+    }
+
+    /// A registry over `state` that records every change it applies (see
+    /// [`take_journal`](Self::take_journal)).
+    pub(crate) fn journaling(config: RegistryConfig, state: State) -> Self {
+        IdentityRegistry {
+            journal: Some(std::sync::Mutex::new(Vec::new())),
+            ..Self::with_state(config, state)
+        }
+    }
+
+    /// The changes applied since the last call, in order (empty unless journaling).
+    pub(crate) fn take_journal(&self) -> Vec<Change> {
+        self.journal
+            .as_ref()
+            .map(|j| std::mem::take(&mut *crate::sync::lock(j)))
+            .unwrap_or_default()
+    }
+
+    /// The one way an operation changes the state (under the caller's write lock): the
+    /// change is applied and, on a journaling registry, recorded.
+    pub(crate) fn apply_change(&self, state: &mut State, change: Change) {
+        if let Some(journal) = &self.journal {
+            crate::sync::lock(journal).push(change.clone());
+        }
+        state.apply(change);
     }
 
     /// The configuration.
@@ -610,7 +641,7 @@ impl IdentityRegistry {
             .ok_or_else(|| RegistryError::UnknownIdentity(name.clone()))?;
         let (mut next, out) = f(current)?;
         next.version = current.version + 1;
-        Arc::make_mut(&mut guard).apply(Change::Upsert(Arc::new(next)));
+        self.apply_change(Arc::make_mut(&mut guard), Change::Upsert(Arc::new(next)));
         Ok(out)
     }
 
@@ -628,7 +659,7 @@ impl IdentityRegistry {
         let (next, out) = f(current)?;
         if let Some(mut next) = next {
             next.version = current.version + 1;
-            Arc::make_mut(&mut guard).apply(Change::Upsert(Arc::new(next)));
+            self.apply_change(Arc::make_mut(&mut guard), Change::Upsert(Arc::new(next)));
         }
         Ok(out)
     }
@@ -639,7 +670,7 @@ impl IdentityRegistry {
             return Err(RegistryError::IdentityExists(identity.name));
         }
         let identity = Arc::new(identity);
-        Arc::make_mut(&mut guard).apply(Change::Upsert(identity.clone()));
+        self.apply_change(Arc::make_mut(&mut guard), Change::Upsert(identity.clone()));
         Ok(identity)
     }
 
@@ -920,7 +951,7 @@ impl IdentityRegistry {
         if !guard.identities.contains_key(&name) {
             return Err(RegistryError::UnknownIdentity(name));
         }
-        Arc::make_mut(&mut guard).apply(Change::Delete(name));
+        self.apply_change(Arc::make_mut(&mut guard), Change::Delete(name));
         Ok(())
     }
 

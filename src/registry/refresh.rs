@@ -78,7 +78,7 @@ impl IdentityRegistry {
                 if let Some(step) = t.rotation {
                     report.rotations.push((t.next.name.clone(), step));
                 }
-                state.apply(Change::Upsert(Arc::new(t.next)));
+                self.apply_change(state, Change::Upsert(Arc::new(t.next)));
             }
         });
         report

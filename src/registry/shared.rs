@@ -3,9 +3,11 @@
 //! A [`SharedRegistry`] is one node: an [`IdentityRegistry`] (its in-memory snapshot, which
 //! `sign` reads and nothing else) kept in step with a [`RegistryStore`]:
 //!
-//! - **Changes** (create, delete, settings, rotation, status transitions) are computed on a
-//!   private copy of the node's snapshot, then committed to the store with optimistic
-//!   concurrency: each changed identity carries the version it was read at, and the store
+//! - **Changes** (create, delete, settings, rotation, status transitions) are explicit
+//!   [`Change`](crate::Change) values: an operation runs on a workspace over the node's
+//!   snapshot, which records each change it applies; the node commits those changes to the
+//!   store and, once committed, applies the same changes to its own registry. Commits use
+//!   optimistic concurrency: each changed identity carries the version it was read at, and the store
 //!   refuses the write if the identity has moved on since ([`SharedError::Conflict`]). The node
 //!   then catches up from the store and redoes the operation on the fresh state, up to
 //!   [`SharedOptions::max_attempts`] times. Only committed changes reach the node's snapshot,
@@ -329,33 +331,35 @@ impl std::fmt::Debug for SharedRegistry {
     }
 }
 
-/// The changes that turn `before` into `after`, each with its base version as the store
-/// knows it (`known`).
-fn diff(
-    before: &State,
-    after: &State,
+/// The changes an operation applied, as the store commits them: the last change of each
+/// identity (in the order the identities were first changed), each with its base version
+/// as the store knows it (`known`). An identity that the store has never seen and that
+/// the operation created and deleted again needs no write.
+fn versioned(
+    changes: Vec<Change>,
     known: &HashMap<IdentityName, (u64, bool)>,
 ) -> Vec<VersionedChange> {
     let base = |name: &IdentityName| known.get(name).filter(|(_, live)| *live).map(|(v, _)| *v);
-    let mut out = Vec::new();
-    for (name, new) in after.identities() {
-        match before.identities().get(name) {
-            Some(old) if Arc::ptr_eq(old, new) => {}
-            _ => out.push(VersionedChange {
-                change: Change::Upsert(new.clone()),
-                base: base(name),
-            }),
+    let mut order: Vec<IdentityName> = Vec::new();
+    let mut last: HashMap<IdentityName, Change> = HashMap::new();
+    for change in changes {
+        let name = match &change {
+            Change::Upsert(i) => i.name.clone(),
+            Change::Delete(name) => name.clone(),
+        };
+        if last.insert(name.clone(), change).is_none() {
+            order.push(name);
         }
     }
-    for name in before.identities().keys() {
-        if !after.identities().contains_key(name) {
-            out.push(VersionedChange {
-                change: Change::Delete(name.clone()),
-                base: base(name),
-            });
-        }
-    }
-    out
+    order
+        .into_iter()
+        .filter_map(|name| {
+            let change = last.remove(&name)?;
+            let base = base(&name);
+            (base.is_some() || matches!(change, Change::Upsert(_)))
+                .then_some(VersionedChange { change, base })
+        })
+        .collect()
 }
 
 /// Whether a refresh changed nothing but the check times of `old` (nothing to commit).
@@ -507,9 +511,9 @@ impl SharedRegistry {
         }
     }
 
-    /// Commits the difference between `base` and `after`; on success applies it to the
-    /// snapshot with the versions the store assigned.
-    async fn commit_diff(
+    /// Commits `changes` with `events`; on success applies the same changes to the node's
+    /// registry with the versions the store assigned.
+    async fn commit_changes(
         &self,
         changes: Vec<VersionedChange>,
         events: &[Event],
@@ -541,11 +545,12 @@ impl SharedRegistry {
         Ok(())
     }
 
-    /// A private registry over the node's current snapshot, to compute a change on.
-    fn scratch(&self) -> (Arc<State>, IdentityRegistry) {
+    /// A journaling registry over the node's current snapshot: an operation runs on it,
+    /// and the changes it records are what the node commits, then applies to its own
+    /// registry (nothing is computed by comparing snapshots).
+    fn workspace(&self) -> IdentityRegistry {
         let base = self.registry.snapshot();
-        let scratch = IdentityRegistry::with_state(self.registry.config().clone(), (*base).clone());
-        (base, scratch)
+        IdentityRegistry::journaling(self.registry.config().clone(), (*base).clone())
     }
 
     fn known_versions(&self) -> HashMap<IdentityName, (u64, bool)> {
@@ -556,9 +561,10 @@ impl SharedRegistry {
         crate::sync::lock(&self.status).conflicts += 1;
     }
 
-    /// Runs a synchronous registry operation as a committed change: `op` runs on a private
-    /// copy of the snapshot, what it changed is committed to the store, and on a conflict
-    /// the node catches up and runs `op` again. Example:
+    /// Runs a synchronous registry operation as a committed change: `op` runs on a
+    /// workspace over the node's snapshot, the changes it applied are committed to the
+    /// store (then applied to the node), and on a conflict the node catches up and runs
+    /// `op` again. Example:
     /// `node.mutate(|r| r.create_domain("example.com", now)).await`.
     pub async fn mutate<T: Send>(
         &self,
@@ -582,12 +588,11 @@ impl SharedRegistry {
     {
         let mut last = None;
         for _ in 0..self.options.max_attempts.max(1) {
-            let (base, scratch) = self.scratch();
-            let scratch = Arc::new(scratch);
+            let scratch = Arc::new(self.workspace());
             let out = op(scratch.clone()).await?;
-            let changes = diff(&base, &scratch.snapshot(), &self.known_versions());
+            let changes = versioned(scratch.take_journal(), &self.known_versions());
             let events = scratch.take_queued();
-            match self.commit_diff(changes, &events).await {
+            match self.commit_changes(changes, &events).await {
                 Ok(()) => return Ok(out),
                 Err(SharedError::Conflict(name)) => {
                     self.conflict_seen();
@@ -637,13 +642,13 @@ impl SharedRegistry {
             return Ok(None);
         }
         self.sync().await?;
-        let (base, scratch) = self.scratch();
+        let base = self.registry.snapshot();
+        let scratch = self.workspace();
         let mut report = scratch.refresh(dns, now).await;
-        let after = scratch.snapshot();
         let mut committed = Vec::new();
         let mut kept_events = Vec::new();
         let mut kept_rotations = Vec::new();
-        for change in diff(&base, &after, &self.known_versions()) {
+        for change in versioned(scratch.take_journal(), &self.known_versions()) {
             let name = change.name().clone();
             let rotated = report.rotations.iter().any(|(n, _)| *n == name);
             if let (Change::Upsert(new), Some(old)) = (&change.change, base.identities().get(&name))
@@ -659,7 +664,7 @@ impl SharedRegistry {
                 .filter(|e| e.identity == name)
                 .cloned()
                 .collect();
-            match self.commit_diff(vec![change], &events).await {
+            match self.commit_changes(vec![change], &events).await {
                 Ok(()) => {
                     committed.push(name.clone());
                     kept_events.extend(events);

@@ -231,6 +231,43 @@ fn a_node_refuses_a_file_of_another_region() {
     assert!(matches!(err, SharedError::Corrupt { .. }), "{err:?}");
 }
 
+/// An operation's changes are committed as explicit change values, one per identity: two
+/// updates of one identity are one write, and an identity created and deleted within one
+/// operation is no write at all.
+#[test]
+fn an_operation_commits_one_change_per_identity_it_changed() {
+    let dir = temp_dir("shared-journal");
+    let path = snapshot_path(&dir);
+    let (store, node) = open_at(&path);
+    block_on(node.mutate(|r| r.create_domain(DOMAIN, T0))).expect("create");
+    let before = identity(&node, DOMAIN).version();
+    let feed = |cursor| {
+        block_on(store.changes_since(&node_config(), cursor))
+            .expect("feed")
+            .changes
+    };
+
+    block_on(node.mutate(|r| {
+        r.set_signing_enabled(DOMAIN, false)?;
+        r.set_signing_enabled(DOMAIN, true)?;
+        r.set_signing_enabled(DOMAIN, false)
+    }))
+    .expect("three updates");
+    let changes = feed(before);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(!identity(&node, DOMAIN).signing_enabled());
+    let after = identity(&node, DOMAIN).version();
+    assert_eq!(changes[0].version(), after);
+
+    block_on(node.mutate(|r| {
+        r.create_domain(OTHER, T0)?;
+        r.delete(OTHER)
+    }))
+    .expect("create and delete");
+    assert!(feed(after).is_empty(), "nothing to write");
+    assert!(node.registry().get_str(OTHER).is_err());
+}
+
 /// A store file that is not a snapshot is `Corrupt`, with the file store's typed error
 /// kept as the source (not flattened into text).
 #[test]
