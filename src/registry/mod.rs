@@ -11,9 +11,12 @@
 mod checks;
 mod config;
 mod diagnose;
+mod dual;
 mod error;
 mod identity;
+mod key_length;
 mod lifecycle;
+mod method;
 mod notify;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -21,6 +24,7 @@ pub mod postgres;
 mod records;
 mod refresh;
 mod regions;
+mod replication;
 mod resolve;
 mod rotation;
 mod rules;
@@ -48,11 +52,12 @@ pub use error::RegistryError;
 pub use identity::{
     DkimSetup, DualKey, EasyKey, EasyState, Identity, KeyRole, KeySlot, RotationState, Token,
 };
+pub use key_length::KEY_SPEC_CHANGE_INTERVAL;
 pub use notify::{EmailNotifier, MailTransport, Notifier, OutgoingEmail, RecipientFn};
 pub use records::{DnsRecord, Publisher, Purpose, RecordChange, RecordType};
 pub use regions::Regions;
 pub use resolve::{ChainStep, Decision, Resolution, SigningChoice, StepOutcome, UnsignedReason};
-pub use rotation::{RotationStep, KEY_SPEC_CHANGE_INTERVAL};
+pub use rotation::RotationStep;
 pub use sign::{SignOutcome, TenantSignature};
 pub use state::{Change, State};
 pub use status::{

@@ -1,24 +1,17 @@
-//! What a rotation step does: key rotation, key length, dual signing, switching methods and
-//! replication across regions (guide page [`crate::docs::rotation`]).
-
-use std::sync::Arc;
+//! What a rotation step does: the state machine of Easy DKIM key rotation (guide page
+//! [`crate::docs::rotation`]). Key length, dual signing, switching methods and
+//! replication, which build on it, have a file each.
 
 use crate::dns::DnsVerifier;
 use crate::key::{KeySpec, SigningKey};
-use crate::names::{DomainName, Selector};
 
 use super::checks::Observation;
-use super::identity::{DkimSetup, DualKey, EasyKey, EasyState, Identity, KeyRole, RotationState};
+use super::identity::{DkimSetup, EasyKey, EasyState, Identity, KeyRole, RotationState};
 use super::records::RecordChange;
 use super::records::{key_record, operator_records_of};
 use super::rules::{self, domainkey_name};
-use super::status::{
-    Check, Event, IdentityName, LastError, RotationPhase, VerificationInfo, VerificationStatus,
-};
-use super::{IdentityRegistry, Regions, RegistryConfig, RegistryError};
-
-/// How often the next key spec may change (the first downgrade to RSA-1024 excepted).
-pub const KEY_SPEC_CHANGE_INTERVAL: u64 = 24 * 3600;
+use super::status::{Check, Event, IdentityName, LastError, RotationPhase, VerificationStatus};
+use super::{IdentityRegistry, RegistryConfig, RegistryError};
 
 /// What one rotation step did, with the operator-zone record changes that go with it: one
 /// change per key record of the identity (the three keys, and the dual-signing key when
@@ -152,14 +145,16 @@ pub(crate) fn easy_parts(identity: &Identity) -> Result<(&[EasyKey], &EasyState)
     }
 }
 
-fn easy_parts_mut(identity: &mut Identity) -> Option<(&mut Vec<EasyKey>, &mut EasyState)> {
+pub(crate) fn easy_parts_mut(
+    identity: &mut Identity,
+) -> Option<(&mut Vec<EasyKey>, &mut EasyState)> {
     match &mut identity.dkim {
         Some(DkimSetup::Easy { keys, state }) => Some((keys, state)),
         _ => None,
     }
 }
 
-fn not_replica(identity: &Identity, state: &EasyState) -> Result<(), RegistryError> {
+pub(crate) fn not_replica(identity: &Identity, state: &EasyState) -> Result<(), RegistryError> {
     match &state.replica_of {
         Some(parent_region) => Err(RegistryError::IsReplica {
             identity: identity.name.clone(),
@@ -292,7 +287,7 @@ pub(crate) fn changes(
     out
 }
 
-fn rotation_event(
+pub(crate) fn rotation_event(
     config: &RegistryConfig,
     identity: &Identity,
     phase: RotationPhase,
@@ -507,426 +502,12 @@ impl IdentityRegistry {
         }
         Err(RegistryError::ConcurrentChange(name))
     }
-
-    /// Sets the spec of the next key generated for an Easy DKIM domain, with Amazon SES's
-    /// rules for changing the key length:
-    ///
-    /// - setting the spec already configured is refused
-    ///   ([`RegistryError::KeySpecUnchanged`]; SES answers "invalid input");
-    /// - a change is allowed at most once per [24 hours](KEY_SPEC_CHANGE_INTERVAL)
-    ///   ([`RegistryError::KeySpecChangeTooSoon`] with the time to retry), except that the
-    ///   first downgrade to RSA-1024 within any 24-hour period is always allowed (it still
-    ///   counts as a change for the next one). Since leaving 1024 again takes 24 hours, every
-    ///   downgrade to 1024 is the first of its period: a downgrade to 1024 is never refused
-    ///   as too soon.
-    ///
-    /// # Timeline
-    ///
-    /// Nothing changes in DNS or in signing at the call: the spec applies to the next key
-    /// *generated*, and signing moves to it one rotation later. With the defaults
-    /// ([`RegistryConfig::rotation_age`](super::RegistryConfig::rotation_age) 180 days,
-    /// [`RegistryConfig::rotation_overlap`](super::RegistryConfig::rotation_overlap)
-    /// 7 days) and a spec set at `t`:
-    ///
-    /// 1. the next rotation step that switches keys (when the active key reaches the
-    ///    rotation age, or a manual [`rotate`](Self::rotate)) makes the current next key
-    ///    active; it still has the *old* spec, generated before `t`;
-    /// 2. the old active key stays published as previous for the 7-day overlap, so mail in
-    ///    flight verifies;
-    /// 3. at the end of that overlap the freed token gets a fresh key of the *new* spec
-    ///    ([`RotationStep::NextKeyGenerated`] with `spec`; publish the returned record);
-    /// 4. the rotation after that switches signing to it: the first mail signed with the
-    ///    new spec is signed then.
-    ///
-    /// To sign with the new spec sooner, call `rotate` three times, publishing the
-    /// returned changes each time: switch, then (after the overlap) generate, then switch
-    /// once the new key's record is visible.
-    pub fn set_next_key_spec(
-        &self,
-        identity: &str,
-        spec: KeySpec,
-        now: u64,
-    ) -> Result<(), RegistryError> {
-        let name = IdentityName::parse(identity)?;
-        self.update_maybe(&name, |cur| {
-            let (_, state) = easy_parts(cur)?;
-            not_replica(cur, state)?;
-            key_spec_change_allowed(&cur.name, state, spec, now)?;
-            let mut next = cur.clone();
-            if let Some((_, st)) = easy_parts_mut(&mut next) {
-                st.next_key_spec = spec;
-                st.key_spec_changed_at = Some(now);
-            }
-            Ok((Some(next), ()))
-        })
-    }
-
-    /// Turns on dual signing for an Easy DKIM domain: a new Ed25519 key on its own extra
-    /// token. The tenant adds one CNAME (see [`tenant_records`](Self::tenant_records)), the
-    /// operator publishes the returned record. The Ed25519 signature is added (next to the
-    /// RSA one, over the same body pass) once that CNAME has been seen by `refresh`; from
-    /// then on the DKIM check requires it too. Calling it again changes nothing.
-    pub fn enable_dual_signing(
-        &self,
-        identity: &str,
-        now: u64,
-    ) -> Result<Vec<RecordChange>, RegistryError> {
-        let name = IdentityName::parse(identity)?;
-        let token = self.random_token();
-        let key = SigningKey::generate(KeySpec::Ed25519)?;
-        self.update_maybe(&name, |cur| {
-            let (_, state) = easy_parts(cur)?;
-            not_replica(cur, state)?;
-            if let Some(d) = &state.dual {
-                return Ok((
-                    None,
-                    vec![RecordChange::Keep(key_record(&state.signing_zone, &d.key))],
-                ));
-            }
-            let mut next = cur.clone();
-            let mut out = Vec::new();
-            if let Some((_, st)) = easy_parts_mut(&mut next) {
-                let dual = DualKey {
-                    key: EasyKey { token, key },
-                    generated_at: now,
-                    verification: VerificationInfo::new(VerificationStatus::Pending, now),
-                };
-                out.push(RecordChange::Publish(key_record(
-                    &st.signing_zone,
-                    &dual.key,
-                )));
-                st.dual = Some(dual);
-            }
-            Ok((Some(next), out))
-        })
-    }
-
-    /// Turns dual signing off: the Ed25519 signature stops at once; the returned change
-    /// removes its operator record (keep it a little while for mail in flight). The tenant
-    /// may remove the extra CNAME.
-    pub fn disable_dual_signing(
-        &self,
-        identity: &str,
-        _now: u64,
-    ) -> Result<Vec<RecordChange>, RegistryError> {
-        let name = IdentityName::parse(identity)?;
-        self.update_maybe(&name, |cur| {
-            let (_, state) = easy_parts(cur)?;
-            not_replica(cur, state)?;
-            let Some(d) = &state.dual else {
-                return Ok((None, Vec::new()));
-            };
-            let out = vec![RecordChange::Remove(key_record(
-                &state.signing_zone,
-                &d.key,
-            ))];
-            let mut next = cur.clone();
-            if let Some((_, st)) = easy_parts_mut(&mut next) {
-                st.dual = None;
-            }
-            Ok((Some(next), out))
-        })
-    }
-
-    fn switch_method(
-        &self,
-        name: &IdentityName,
-        setup: DkimSetup,
-        now: u64,
-    ) -> Result<Vec<RecordChange>, RegistryError> {
-        let region = self.config.region.clone();
-        let (out, event) = self.update(name, |cur| {
-            if cur.domain().is_none() {
-                return Err(RegistryError::NotADomain(name.clone()));
-            }
-            let Some(before) = &cur.dkim else {
-                return Err(RegistryError::NoDkimSetup(name.clone()));
-            };
-            if std::mem::discriminant(before) == std::mem::discriminant(&setup) {
-                return Err(RegistryError::SameMethod(name.clone()));
-            }
-            // A replica's records are its parent's: they stay.
-            let before = before
-                .easy_state()
-                .map_or(Some(before), |s| s.replica_of.is_none().then_some(before));
-            let out = changes(before, Some(&setup), None);
-            let mut next = cur.clone();
-            next.dkim = Some(setup);
-            next.dkim_verification = VerificationInfo::new(VerificationStatus::Pending, now);
-            let event = (cur.dkim_status() != VerificationStatus::Pending).then(|| Event {
-                region,
-                identity: name.clone(),
-                check: Check::Dkim,
-                from: cur.dkim_status(),
-                to: VerificationStatus::Pending,
-                at: now,
-                last_error: None,
-            });
-            Ok((next, (out, event)))
-        })?;
-        self.queue(event.into_iter().collect());
-        Ok(out)
-    }
-
-    /// Switches an Easy DKIM domain to bring-your-own-key. The new setup is Pending until
-    /// `refresh` sees the tenant's TXT at `<selector>._domainkey.<domain>`; **in that gap
-    /// mail is unsigned** and [`resolve`](Self::resolve) reports
-    /// `DkimNotVerified { status: Pending }`. Returns the operator records to remove (none
-    /// for a replica, whose records are its parent's; keep them while mail signed with
-    /// them may be in flight). The DKIM transition is queued as an event.
-    pub fn switch_to_byo(
-        &self,
-        identity: &str,
-        selector: Selector,
-        key: SigningKey,
-        now: u64,
-    ) -> Result<Vec<RecordChange>, RegistryError> {
-        let name = IdentityName::parse(identity)?;
-        self.switch_method(&name, DkimSetup::Byo { selector, key }, now)
-    }
-
-    /// Switches a bring-your-own-key domain to Easy DKIM with three new keys (of the
-    /// configured spec). The tenant publishes the three CNAMEs of
-    /// [`tenant_records`](Self::tenant_records), the operator the returned records. Pending
-    /// until `refresh` sees the CNAMEs; **in that gap mail is unsigned** and
-    /// [`resolve`](Self::resolve) reports `DkimNotVerified { status: Pending }`.
-    pub fn switch_to_easy(
-        &self,
-        identity: &str,
-        now: u64,
-    ) -> Result<Vec<RecordChange>, RegistryError> {
-        let name = IdentityName::parse(identity)?;
-        // Check cheaply before generating keys.
-        let current = self
-            .get(&name)
-            .ok_or_else(|| RegistryError::UnknownIdentity(name.clone()))?;
-        match &current.dkim {
-            _ if current.domain().is_none() => return Err(RegistryError::NotADomain(name)),
-            None => return Err(RegistryError::NoDkimSetup(name)),
-            Some(DkimSetup::Easy { .. }) => return Err(RegistryError::SameMethod(name)),
-            Some(DkimSetup::Byo { .. }) => {}
-        }
-        let setup = self.new_easy_setup(self.new_easy_keys()?, now);
-        self.switch_method(&name, setup, now)
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Replication
-// ---------------------------------------------------------------------------------------
-
-/// Whether two setups publish the same keys with the same roles and rotation state.
-/// SES's key-length rules (see [`IdentityRegistry::set_next_key_spec`]).
-fn key_spec_change_allowed(
-    identity: &IdentityName,
-    state: &EasyState,
-    spec: KeySpec,
-    now: u64,
-) -> Result<(), RegistryError> {
-    if spec == state.next_key_spec {
-        return Err(RegistryError::KeySpecUnchanged {
-            identity: identity.clone(),
-            spec,
-        });
-    }
-    // SES exempts the first downgrade to 1024 within a 24-hour period. A downgrade to 1024
-    // is always the first of its period: after one, moving away from 1024 again is a
-    // change that must wait 24 hours, so no second downgrade can follow within them.
-    let exempt = spec == KeySpec::Rsa1024;
-    match state.key_spec_changed_at {
-        Some(at) if now < at.saturating_add(KEY_SPEC_CHANGE_INTERVAL) && !exempt => {
-            Err(RegistryError::KeySpecChangeTooSoon {
-                identity: identity.clone(),
-                retry_at: at.saturating_add(KEY_SPEC_CHANGE_INTERVAL),
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
-fn same_easy(a: (&[EasyKey], &EasyState), b: (&[EasyKey], &EasyState)) -> bool {
-    let zone_records = |(keys, state): (&[EasyKey], &EasyState)| {
-        keys.iter()
-            .chain(state.dual.as_ref().map(|d| &d.key))
-            .map(|k| key_record(&state.signing_zone, k))
-            .collect::<Vec<_>>()
-    };
-    let (sa, sb) = (a.1, b.1);
-    zone_records(a) == zone_records(b)
-        && sa.slots == sb.slots
-        && sa.rotation == sb.rotation
-        && sa.active_since == sb.active_since
-        && sa.next_key_spec == sb.next_key_spec
-        && sa.key_spec_changed_at == sb.key_spec_changed_at
-}
-
-impl Regions {
-    /// Creates, in `to_region`, a replica of the Easy DKIM domain `domain` of `from_region`:
-    /// it shares the parent's tokens, keys, verification token and signing zone, so the
-    /// tenant records already published for the parent serve it too. Its statuses start
-    /// Pending and follow DNS like any identity's. Its keys follow the parent's rotations
-    /// (see [`sync_replicas`](Self::sync_replicas)).
-    ///
-    /// Refused with: [`RegistryError::SameRegion`], [`RegistryError::UnknownRegion`],
-    /// [`RegistryError::UnknownIdentity`] (no parent), [`RegistryError::NoDkimSetup`],
-    /// [`RegistryError::ParentUsesOwnKey`], [`RegistryError::ReplicaOfReplica`],
-    /// [`RegistryError::IdentityExists`] (already in the target region).
-    pub fn replicate(
-        &self,
-        domain: &str,
-        from_region: &str,
-        to_region: &str,
-        now: u64,
-    ) -> Result<Arc<Identity>, RegistryError> {
-        let name = IdentityName::Domain(DomainName::parse(domain)?);
-        if from_region == to_region {
-            return Err(RegistryError::SameRegion {
-                identity: name,
-                region: from_region.to_string(),
-            });
-        }
-        let from = self
-            .get(from_region)
-            .ok_or_else(|| RegistryError::UnknownRegion(from_region.to_string()))?;
-        let to = self
-            .get(to_region)
-            .ok_or_else(|| RegistryError::UnknownRegion(to_region.to_string()))?;
-        let parent = from
-            .get(&name)
-            .ok_or_else(|| RegistryError::UnknownIdentity(name.clone()))?;
-        let mut setup = match &parent.dkim {
-            None => return Err(RegistryError::NoDkimSetup(name)),
-            Some(DkimSetup::Byo { .. }) => return Err(RegistryError::ParentUsesOwnKey(name)),
-            Some(setup @ DkimSetup::Easy { state, .. }) => {
-                if let Some(parent_region) = &state.replica_of {
-                    return Err(RegistryError::ReplicaOfReplica {
-                        identity: name,
-                        parent_region: parent_region.clone(),
-                    });
-                }
-                setup.clone()
-            }
-        };
-        if let DkimSetup::Easy { state, .. } = &mut setup {
-            state.replica_of = Some(from_region.to_string());
-            if let Some(d) = state.dual.as_mut() {
-                d.verification = VerificationInfo::new(VerificationStatus::Pending, now);
-            }
-        }
-        to.insert_new(Identity {
-            name,
-            verification: VerificationInfo::new(VerificationStatus::Pending, now),
-            verification_token: parent.verification_token.clone(),
-            confirmation: None,
-            dkim: Some(setup),
-            dkim_verification: VerificationInfo::new(VerificationStatus::Pending, now),
-            signing_enabled: true,
-            created_at: now,
-            version: 1,
-        })
-    }
-
-    /// Rotates an identity of `region` one step (see [`IdentityRegistry::rotate`]); for a
-    /// replica, its parent is rotated. Then copies the parent's keys to its replicas.
-    pub async fn rotate(
-        &self,
-        region: &str,
-        identity: &str,
-        dns: &dyn DnsVerifier,
-        now: u64,
-    ) -> Result<RotationStep, RegistryError> {
-        let reg = self
-            .get(region)
-            .ok_or_else(|| RegistryError::UnknownRegion(region.to_string()))?;
-        let id = reg.get_str(identity)?;
-        let owner = match id.replica_of() {
-            Some(parent_region) => self
-                .get(parent_region)
-                .ok_or_else(|| RegistryError::UnknownRegion(parent_region.to_string()))?,
-            None => reg,
-        };
-        let step = owner.rotate(identity, dns, now).await?;
-        self.sync_replicas(now);
-        Ok(step)
-    }
-
-    /// Copies each parent's Easy DKIM keys, roles and rotation state to its replicas (the
-    /// replica keeps its own statuses and region). Returns the rotation events this made
-    /// in the replicas' regions (a switch or a new next key), also queued for their
-    /// notifiers. A replica whose parent is gone, or no longer Easy DKIM, keeps its keys.
-    /// [`refresh_all`](Self::refresh_all) and [`rotate`](Self::rotate) call it.
-    pub fn sync_replicas(&self, now: u64) -> Vec<Event> {
-        let mut all = Vec::new();
-        for reg in self.registries.values() {
-            for replica in reg.list() {
-                let Some(parent_region) = replica.replica_of() else {
-                    continue;
-                };
-                let Some(parent) = self
-                    .registries
-                    .get(parent_region)
-                    .and_then(|p| p.get(&replica.name))
-                else {
-                    continue;
-                };
-                let Ok((pkeys, pstate)) = easy_parts(&parent) else {
-                    continue;
-                };
-                let synced = reg.update_maybe(&replica.name, |cur| {
-                    let Ok((keys, state)) = easy_parts(cur) else {
-                        return Ok((None, None));
-                    };
-                    let same_tokens = keys.len() == pkeys.len()
-                        && keys.iter().zip(pkeys).all(|(a, b)| a.token == b.token);
-                    if state.replica_of.is_none()
-                        || !same_tokens
-                        || same_easy((keys, state), (pkeys, pstate))
-                    {
-                        return Ok((None, None));
-                    }
-                    let mut new_state = pstate.clone();
-                    new_state.replica_of = state.replica_of.clone();
-                    if let Some(d) = new_state.dual.as_mut() {
-                        d.verification = match &state.dual {
-                            Some(mine) if mine.key.token == d.key.token => {
-                                mine.verification.clone()
-                            }
-                            _ => VerificationInfo::new(VerificationStatus::Pending, now),
-                        };
-                    }
-                    let switched = keys[state.active()].token != pkeys[pstate.active()].token;
-                    let rekeyed = keys
-                        .iter()
-                        .zip(pkeys)
-                        .any(|(a, b)| a.key.dns_record() != b.key.dns_record());
-                    let mut next = cur.clone();
-                    next.dkim = Some(DkimSetup::Easy {
-                        keys: pkeys.to_vec(),
-                        state: Box::new(new_state),
-                    });
-                    let phase = if switched {
-                        Some(RotationPhase::Switched)
-                    } else if rekeyed {
-                        Some(RotationPhase::NextKeyGenerated)
-                    } else {
-                        None
-                    };
-                    let event = phase.map(|p| rotation_event(&reg.config, &next, p, None, now));
-                    Ok((Some(next), event))
-                });
-                if let Ok(Some(event)) = synced {
-                    reg.queue(vec![event.clone()]);
-                    all.push(event);
-                }
-            }
-        }
-        all
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::DomainName;
     use crate::registry::Token;
 
     fn setup(tags: [u8; 3]) -> DkimSetup {
