@@ -41,6 +41,12 @@ const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data");
 #[path = "../../tests/it/fixtures.rs"]
 mod fixtures;
 
+/// The integration tests' helpers (this suite uses `publish`; its `block_on` below shares
+/// one runtime across tests instead).
+#[path = "../../tests/it/support.rs"]
+#[allow(dead_code)]
+mod support;
+
 use fixtures::{key, messages};
 
 /// A fixed `t=` (2024-01-02 10:00:00 UTC) so signatures are reproducible.
@@ -871,8 +877,8 @@ fn no_network_is_attempted() {
 
 mod registry {
     use easydkim::{
-        DnsRecord, IdentityRegistry, KeySpec, Profile, RecordChange, RecordType, RegistryConfig,
-        Signer, StaticDns, TenantSignature, VerificationStatus,
+        IdentityRegistry, KeySpec, Profile, RecordChange, RegistryConfig, Signer, StaticDns,
+        TenantSignature, VerificationStatus,
     };
     use mail_auth::DkimResult;
 
@@ -911,14 +917,7 @@ mod registry {
         c
     }
 
-    fn publish(dns: &StaticDns, records: &[DnsRecord]) {
-        for r in records {
-            match r.record_type {
-                RecordType::Txt => dns.add_txt(&r.name, &r.value),
-                RecordType::Cname => dns.add_cname(&r.name, &r.value),
-            }
-        }
-    }
+    use super::support::publish;
 
     fn publish_operator_key(dns: &StaticDns) {
         dns.add_txt(

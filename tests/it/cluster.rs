@@ -13,13 +13,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use crate::support::{block_on, free_port};
 use async_trait::async_trait;
 use base64::Engine;
 use easydkim::postgres::{EncryptionKey, PgOptions, PgStore};
@@ -94,14 +94,6 @@ fn pg_bin() -> PathBuf {
              run `bash tests/pg/install.sh` (or set EASYDKIM_PG_BIN)"
         )
     })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 static SERVERS: AtomicUsize = AtomicUsize::new(0);
@@ -747,14 +739,6 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
 }
 
 /// Repeats `f` until it returns Some, failing after `bound`; returns the value and the time

@@ -23,6 +23,7 @@ use easydkim::{
     VerifyOptions,
 };
 
+use crate::support::{block_on, to_wire, tools_present};
 use crate::{key, messages};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -78,19 +79,7 @@ fn tools_or_skip(tools: &[Tool]) -> bool {
         .filter(|t| !t.available())
         .map(|t| t.name())
         .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "interop verifiers missing: {} (install with tests/interop/install.sh)",
-        missing.join(", ")
-    );
-    assert!(
-        std::env::var("EASYDKIM_INTEROP").as_deref() != Ok("1"),
-        "{msg}; EASYDKIM_INTEROP=1 requires them"
-    );
-    eprintln!("SKIPPED: {msg}");
-    false
+    tools_present("interop verifier", &missing, "tests/interop/install.sh")
 }
 
 fn script(name: &str) -> PathBuf {
@@ -103,21 +92,6 @@ fn work_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("easydkim-interop-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// The message as an MTA puts it on the wire: CRLF line ends, final CRLF.
-fn to_wire(msg: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(msg.len() + 64);
-    for (i, &b) in msg.iter().enumerate() {
-        if b == b'\n' && (i == 0 || msg[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    if !out.is_empty() && !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 /// Runs a verifier script; returns (all passed, stdout).
@@ -350,13 +324,6 @@ fn report(what: &str, t: &Tally) {
     for (why, n) in &t.skipped {
         eprintln!("  skipped {n}: {why}");
     }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 fn verify_ours(dns: &StaticDns, msg: &[u8]) -> Vec<Status> {

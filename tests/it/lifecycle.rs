@@ -15,10 +15,11 @@ use easydkim::{
 
 use crate::key;
 use crate::precedence::{
-    block_on, config, easy_keys, easy_keys_with, message_from, name, publish, publish_dkim,
-    publish_verification_txt, refresh, registry, statuses, tenant_records_for, H, REGION, T0,
+    config, easy_keys, easy_keys_with, message_from, name, publish_dkim, publish_verification_txt,
+    refresh, registry, statuses, tenant_records_for, H, REGION, T0,
 };
 
+use crate::support::{assert_same_events, block_on, publish};
 use VerificationStatus::{Failed, NotStarted, Pending, Success, TemporaryFailure};
 
 const DOMAIN: &str = "example.com";
@@ -32,24 +33,6 @@ fn ev(
     last_error: Option<LastError>,
 ) -> Event {
     Event::new(REGION, name(identity), check, from, to, at).with_last_error(last_error)
-}
-
-/// Asserts `got` holds exactly the events of `expected`, each once, in any order.
-fn assert_same_events(got: &[Event], expected: &[Event], context: &str) {
-    let mut missing: Vec<&Event> = expected.iter().collect();
-    let mut unexpected = Vec::new();
-    for e in got {
-        match missing.iter().position(|m| *m == e) {
-            Some(i) => {
-                missing.swap_remove(i);
-            }
-            None => unexpected.push(e),
-        }
-    }
-    assert!(
-        missing.is_empty() && unexpected.is_empty(),
-        "{context}: missing {missing:#?}\nunexpected (or reported twice) {unexpected:#?}"
-    );
 }
 
 /// A registry with `example.com` under Easy DKIM (fixed tokens `ex…`), created at T0.

@@ -15,7 +15,8 @@ use easydkim::{
 };
 
 use crate::key;
-use crate::precedence::{block_on, config, refresh, H, T0};
+use crate::precedence::{config, refresh, H, T0};
+use crate::support::block_on;
 
 const NOW: u64 = 1_700_000_000;
 const MIB: usize = 1024 * 1024;

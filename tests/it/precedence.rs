@@ -5,17 +5,17 @@
 //! This module also holds the registry fixtures shared by `lifecycle`, `records` and
 //! `registry_sign`.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use easydkim::{
     ChainStep, Check, Decision, DnsRecord, DomainName, DomainSetup, EasyKey, EmailAddress,
-    IdentityName, IdentityRegistry, KeySpec, Purpose, RecordType, RefreshReport, RegistryConfig,
-    Resolution, SigningChoice, SigningKey, StaticDns, Status, StepOutcome, TenantSignature, Token,
-    TokenSource, UnsignedReason, VerificationStatus, Verifier, VerifyOptions,
+    IdentityName, IdentityRegistry, KeySpec, Purpose, RefreshReport, RegistryConfig, Resolution,
+    SigningChoice, SigningKey, StaticDns, Status, StepOutcome, TenantSignature, Token, TokenSource,
+    UnsignedReason, VerificationStatus, Verifier, VerifyOptions,
 };
 
+use crate::support::{block_on, publish};
 use VerificationStatus::{Failed, Pending, Success};
 
 // ---------------------------------------------------------------------------------------
@@ -84,16 +84,6 @@ pub(crate) fn easy_keys_with(tag: &str, key: &SigningKey) -> Vec<EasyKey> {
         .collect()
 }
 
-/// Publishes records in the in-memory DNS (TXT values unsplit, CNAMEs as given).
-pub(crate) fn publish(dns: &StaticDns, records: &[DnsRecord]) {
-    for r in records {
-        match r.record_type {
-            RecordType::Txt => dns.add_txt(&r.name, &r.value),
-            RecordType::Cname => dns.add_cname(&r.name, &r.value),
-        }
-    }
-}
-
 /// The tenant records of `identity` with the given purpose.
 pub(crate) fn tenant_records_for(
     reg: &IdentityRegistry,
@@ -123,15 +113,6 @@ pub(crate) fn publish_verification_txt(dns: &StaticDns, reg: &IdentityRegistry, 
         dns,
         &tenant_records_for(reg, identity, Purpose::Verification),
     );
-}
-
-/// Runs `f` to completion on a fresh current-thread runtime.
-pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(f)
 }
 
 /// One `refresh` at `now`.

@@ -15,44 +15,30 @@
 //! with `EASYDKIM_INTEROP=1` a missing `knotd` fails the tests, otherwise they print
 //! `SKIPPED: ...` and pass. See `tests/dns/README.md`.
 
-#[cfg(feature = "hickory")]
 use std::collections::BTreeMap;
-#[cfg(feature = "hickory")]
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-#[cfg(feature = "hickory")]
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-#[cfg(feature = "hickory")]
 use std::process::{Child, Command, Stdio};
-#[cfg(feature = "hickory")]
 use std::sync::atomic::{AtomicUsize, Ordering};
-#[cfg(feature = "hickory")]
 use std::time::{Duration, Instant};
 
-#[cfg(feature = "hickory")]
 use easydkim::hickory::HickoryDnsVerifier;
-#[cfg(feature = "hickory")]
 use easydkim::{
     unix_now, DnsRecord, DomainSetup, Identity, IdentityName, LastError, Publisher, Purpose,
     RecordType, TenantSignature, VerificationStatus,
 };
-#[cfg(feature = "hickory")]
 use easydkim::{DnsError, DnsVerifier};
-#[cfg(feature = "hickory")]
 use easydkim::{Finding, FindingKind};
-#[cfg(feature = "hickory")]
 use easydkim::{IdentityRegistry, KeySpec, RegistryConfig, Selector, SigningKey};
-#[cfg(feature = "hickory")]
 use easydkim::{Status, Verifier};
 
-#[cfg(feature = "hickory")]
+use crate::support::free_port;
 use VerificationStatus::{Failed, Pending, Success, TemporaryFailure};
 
 /// The operator's signing zone (inside the served zone `mail.example.net`).
-#[cfg(feature = "hickory")]
 const SIGNING_ZONE: &str = "dkim.mail.example.net";
 
 /// The zones every test server serves: tenants' zones and the operator's.
-#[cfg(feature = "hickory")]
 const ZONES: &[&str] = &[
     "example.com",
     "example.org",
@@ -61,7 +47,6 @@ const ZONES: &[&str] = &[
 ];
 
 /// A zone served only so that readiness and reloads can be checked.
-#[cfg(feature = "hickory")]
 const SENTINEL: &str = "knot-ready.example";
 
 // ---------------------------------------------------------------------------------------
@@ -69,7 +54,6 @@ const SENTINEL: &str = "knot-ready.example";
 // ---------------------------------------------------------------------------------------
 
 /// A program from the `knot` package, if installed.
-#[cfg(feature = "hickory")]
 fn find_program(name: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
         .iter()
@@ -83,7 +67,6 @@ fn find_program(name: &str) -> Option<PathBuf> {
 
 /// `knotd` and `knotc`, or `None` after printing `SKIPPED` (a panic under
 /// `EASYDKIM_INTEROP=1`).
-#[cfg(feature = "hickory")]
 fn knot_programs() -> Option<(PathBuf, PathBuf)> {
     match (find_program("knotd"), find_program("knotc")) {
         (Some(d), Some(c)) => Some((d, c)),
@@ -98,27 +81,13 @@ fn knot_programs() -> Option<(PathBuf, PathBuf)> {
     }
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1 (free when we looked).
-#[cfg(feature = "hickory")]
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on 127.0.0.1");
-        let port = udp.local_addr().expect("local address").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// Zone contents: per zone, the records (owner name, zone-file line), or `None` for a zone
 /// the server is configured for but cannot load (it answers SERVFAIL).
-#[cfg(feature = "hickory")]
 #[derive(Clone, Debug)]
 struct Zones {
     zones: BTreeMap<String, Option<Vec<(String, String)>>>,
 }
 
-#[cfg(feature = "hickory")]
 impl Zones {
     /// The standard zones, empty.
     fn new() -> Self {
@@ -218,7 +187,6 @@ impl Zones {
 }
 
 /// A running `knotd`, killed (and its directory removed) on drop.
-#[cfg(feature = "hickory")]
 struct Knot {
     dir: PathBuf,
     child: Child,
@@ -228,7 +196,6 @@ struct Knot {
     zones: Zones,
 }
 
-#[cfg(feature = "hickory")]
 impl Drop for Knot {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -237,10 +204,8 @@ impl Drop for Knot {
     }
 }
 
-#[cfg(feature = "hickory")]
 static SERVERS: AtomicUsize = AtomicUsize::new(0);
 
-#[cfg(feature = "hickory")]
 impl Knot {
     /// Starts a server for `zones`; `None` (after printing SKIPPED) when Knot is missing.
     async fn start(zones: Zones) -> Option<Knot> {
@@ -360,7 +325,6 @@ impl Knot {
     }
 }
 
-#[cfg(feature = "hickory")]
 fn write_config(dir: &Path, port: u16, zones: &Zones) {
     let d = dir.display();
     let mut conf = format!(
@@ -383,7 +347,6 @@ fn write_config(dir: &Path, port: u16, zones: &Zones) {
 // Registry helpers
 // ---------------------------------------------------------------------------------------
 
-#[cfg(feature = "hickory")]
 fn registry() -> IdentityRegistry {
     let mut config = RegistryConfig::new("eu-west-1", SIGNING_ZONE).expect("config");
     config.key_spec = KeySpec::Ed25519;
@@ -391,12 +354,10 @@ fn registry() -> IdentityRegistry {
 }
 
 /// An Easy DKIM identity.
-#[cfg(feature = "hickory")]
 fn easy(reg: &IdentityRegistry, domain: &str, now: u64) -> std::sync::Arc<Identity> {
     reg.create_domain(domain, now).expect("create domain")
 }
 
-#[cfg(feature = "hickory")]
 fn byo(
     reg: &IdentityRegistry,
     domain: &str,
@@ -415,13 +376,11 @@ fn byo(
 }
 
 /// All records of an identity, tenant's and operator's.
-#[cfg(feature = "hickory")]
 fn publish_all(zones: &mut Zones, reg: &IdentityRegistry, id: &Identity) {
     zones.records(&reg.tenant_records(id));
     zones.records(&reg.operator_records(id));
 }
 
-#[cfg(feature = "hickory")]
 fn tenant(reg: &IdentityRegistry, id: &Identity, purpose: Purpose, n: usize) -> DnsRecord {
     reg.tenant_records(id)
         .into_iter()
@@ -431,7 +390,6 @@ fn tenant(reg: &IdentityRegistry, id: &Identity, purpose: Purpose, n: usize) -> 
 }
 
 /// (identity status, its last error, DKIM status, its last error)
-#[cfg(feature = "hickory")]
 type Statuses = (
     VerificationStatus,
     Option<LastError>,
@@ -439,7 +397,6 @@ type Statuses = (
     Option<LastError>,
 );
 
-#[cfg(feature = "hickory")]
 fn statuses(reg: &IdentityRegistry, domain: &str) -> Statuses {
     let id = reg.get_str(domain).expect("identity");
     (
@@ -450,19 +407,16 @@ fn statuses(reg: &IdentityRegistry, domain: &str) -> Statuses {
     )
 }
 
-#[cfg(feature = "hickory")]
 async fn diagnose(reg: &IdentityRegistry, domain: &str, dns: &dyn DnsVerifier) -> Vec<Finding> {
     let name = IdentityName::parse(domain).expect("name");
     reg.diagnose(&name, dns).await.expect("diagnose")
 }
 
-#[cfg(feature = "hickory")]
 fn kinds(findings: &[Finding]) -> Vec<FindingKind> {
     findings.iter().map(|f| f.kind).collect()
 }
 
 /// Signs a message from `from` through the registry and verifies it through `dns`.
-#[cfg(feature = "hickory")]
 async fn sign_and_verify(reg: &IdentityRegistry, from: &str, dns: &dyn DnsVerifier) {
     let message = format!(
         "From: Sender <{from}>\r\nTo: someone@example.org\r\nSubject: real DNS\r\n\
@@ -488,7 +442,6 @@ async fn sign_and_verify(reg: &IdentityRegistry, from: &str, dns: &dyn DnsVerifi
 // HickoryDnsVerifier itself
 // ---------------------------------------------------------------------------------------
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_verifier_maps_answers() {
@@ -588,7 +541,6 @@ async fn real_dns_verifier_maps_answers() {
     );
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_no_answer_is_transient_and_bounded() {
@@ -619,7 +571,6 @@ async fn real_dns_no_answer_is_transient_and_bounded() {
 // Registry statuses through real DNS
 // ---------------------------------------------------------------------------------------
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_all_records_correct() {
@@ -652,7 +603,6 @@ async fn real_dns_all_records_correct() {
     sign_and_verify(&reg, "bob@example.org", &dns).await;
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_cname_to_wrong_target() {
@@ -683,7 +633,6 @@ async fn real_dns_cname_to_wrong_target() {
     assert!(f[0].fix.contains(&c0.value), "{}", f[0].fix);
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_nothing_published() {
@@ -711,7 +660,6 @@ async fn real_dns_nothing_published() {
     );
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_txt_where_cname_expected() {
@@ -765,7 +713,6 @@ async fn real_dns_txt_where_cname_expected() {
     sign_and_verify(&reg, "carol@example.info", &dns).await;
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_4096_bit_key_split_in_strings() {
@@ -797,7 +744,6 @@ async fn real_dns_4096_bit_key_split_in_strings() {
     sign_and_verify(&reg, "dave@example.com", &dns).await;
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_servfail_keeps_statuses() {
@@ -865,7 +811,6 @@ async fn real_dns_servfail_keeps_statuses() {
     );
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_no_answer_keeps_statuses() {
@@ -903,7 +848,6 @@ async fn real_dns_no_answer_keeps_statuses() {
     );
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_records_removed_after_success() {
@@ -954,7 +898,6 @@ async fn real_dns_records_removed_after_success() {
 }
 
 /// The registry still signs mail from `from` at `now` (no DNS involved).
-#[cfg(feature = "hickory")]
 fn sign_and_verify_signs_only(reg: &IdentityRegistry, from: &str, now: u64) {
     let message = format!("From: {from}\r\nSubject: grace\r\n\r\nHello.\r\n");
     let outcome = reg.sign_at(message.as_bytes(), now).expect("sign");
@@ -969,7 +912,6 @@ fn sign_and_verify_signs_only(reg: &IdentityRegistry, from: &str, now: u64) {
 // Diagnostics through real DNS: one test per finding kind
 // ---------------------------------------------------------------------------------------
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_diagnose_zone_appended_twice() {
@@ -1007,7 +949,6 @@ async fn real_dns_diagnose_zone_appended_twice() {
     assert!(f[0].fix.contains("trailing dot"));
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_diagnose_wrong_record_type() {
@@ -1063,7 +1004,6 @@ async fn real_dns_diagnose_wrong_record_type() {
     assert!(f[0].found.starts_with("CNAME "), "{}", f[0].found);
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_diagnose_cname_misspelt_or_other_zone() {
@@ -1106,7 +1046,6 @@ async fn real_dns_diagnose_cname_misspelt_or_other_zone() {
     assert!(f[1].fix.contains("another zone"), "{}", f[1].fix);
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_diagnose_verification_misplaced() {
@@ -1152,7 +1091,6 @@ async fn real_dns_diagnose_verification_misplaced() {
     );
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_diagnose_quotes_and_whitespace() {
@@ -1199,7 +1137,6 @@ async fn real_dns_diagnose_quotes_and_whitespace() {
     }
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_diagnose_stale_operator_key() {
@@ -1233,7 +1170,6 @@ async fn real_dns_diagnose_stale_operator_key() {
     assert!(f[0].fix.contains("operator_records"), "{}", f[0].fix);
 }
 
-#[cfg(feature = "hickory")]
 #[tokio::test]
 #[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory -- --ignored real_dns"]
 async fn real_dns_diagnose_byo_key_mismatch() {
@@ -1264,17 +1200,4 @@ async fn real_dns_diagnose_byo_key_mismatch() {
     let f = diagnose(&reg, "example.com", &dns).await;
     assert_eq!(kinds(&f), vec![FindingKind::ByoKeyMismatch], "{f:#?}");
     assert!(f[0].fix.contains(&k.value));
-}
-
-/// Without the `hickory` feature there is nothing to run; say so loudly (and fail under
-/// `EASYDKIM_INTEROP=1`, where the caller expects the real-DNS tests to run).
-#[cfg(not(feature = "hickory"))]
-#[test]
-#[ignore = "needs --features hickory and Knot DNS (tests/dns/install.sh)"]
-fn real_dns_needs_the_hickory_feature() {
-    let msg = "the real DNS tests need `--features hickory`";
-    if std::env::var("EASYDKIM_INTEROP").is_ok_and(|v| v == "1") {
-        panic!("{msg}");
-    }
-    println!("SKIPPED: {msg}");
 }

@@ -9,9 +9,8 @@ use easydkim::{
 };
 
 use crate::key;
-use crate::precedence::{
-    block_on, message_from, new_signatures, publish, refresh, registry, statuses, tag, H, T0,
-};
+use crate::precedence::{message_from, new_signatures, refresh, registry, statuses, tag, H, T0};
+use crate::support::{block_on, publish};
 
 const T1: &str = "abcdefghijklmnopqrstuvwxyz234567";
 const T2: &str = "bcdefghijklmnopqrstuvwxyz234567a";

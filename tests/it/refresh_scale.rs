@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::block_on;
 use async_trait::async_trait;
 use easydkim::{
     DnsError, DnsResult, DnsVerifier, DomainSetup, IdentityRegistry, LastError, RegistryConfig,
@@ -58,13 +59,6 @@ impl DnsVerifier for DeadDns {
     async fn cname(&self, _: &str) -> DnsResult<Vec<String>> {
         std::future::pending().await
     }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 fn registry(n: usize, concurrency: usize) -> IdentityRegistry {

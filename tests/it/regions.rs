@@ -1,5 +1,6 @@
 //! One registry per region: the same domain in two regions gets two independent setups.
 
+use crate::support::block_on;
 use easydkim::{
     KeySpec, RecordType, Regions, RegistryConfig, RegistryError, StaticDns, TenantSignature,
     VerificationStatus,
@@ -10,13 +11,6 @@ fn config(region: &str) -> RegistryConfig {
         RegistryConfig::new(region, &format!("dkim.{region}.operator.example.net")).unwrap();
     c.key_spec = KeySpec::Ed25519;
     c
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 const MSG: &[u8] = b"From: a@example.com\r\nSubject: r\r\n\r\nbody\r\n";

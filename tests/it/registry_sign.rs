@@ -10,11 +10,12 @@ use easydkim::{
 };
 
 use crate::precedence::{
-    block_on, config, easy_keys, message_from, name, new_signatures, publish, publish_dkim,
-    publish_verification_txt, refresh, statuses, tag, H, T0,
+    config, easy_keys, message_from, name, new_signatures, publish_dkim, publish_verification_txt,
+    refresh, statuses, tag, H, T0,
 };
 use crate::{key, messages};
 
+use crate::support::{block_on, publish};
 use VerificationStatus::{Pending, Success};
 
 const NOW: u64 = T0 + 2 * H;
@@ -496,7 +497,8 @@ mod snapshot {
 
     use super::{config_with, NOW};
     use crate::key;
-    use crate::precedence::{config, message_from, publish, refresh, H, T0};
+    use crate::precedence::{config, message_from, refresh, H, T0};
+    use crate::support::publish;
 
     fn populated() -> (IdentityRegistry, StaticDns) {
         let reg = IdentityRegistry::new(config_with(easydkim::KeySpec::Ed25519, false));

@@ -9,9 +9,10 @@ use easydkim::{
 };
 
 use crate::key;
-use crate::precedence::{block_on, name, publish, H, T0};
+use crate::precedence::{name, H, T0};
 use crate::rotation::{apply_changes, assert_all_verify, role, send, DAY};
 
+use crate::support::{block_on, publish};
 use VerificationStatus::{Pending, Success, TemporaryFailure};
 
 const EU: &str = "eu-west-1";

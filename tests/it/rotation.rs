@@ -17,10 +17,11 @@ use easydkim::{
 
 use crate::key;
 use crate::precedence::{
-    addr, block_on, config, easy_keys, message_from, name, new_signatures, publish, refresh,
-    statuses, tag, H, T0, ZONE,
+    addr, config, easy_keys, message_from, name, new_signatures, refresh, statuses, tag, H, T0,
+    ZONE,
 };
 
+use crate::support::{block_on, publish};
 use VerificationStatus::{Pending, Success, TemporaryFailure};
 
 /// One day in seconds.

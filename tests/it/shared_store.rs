@@ -22,9 +22,10 @@ use easydkim::{
     RegistryError, StaticDns, Status, TenantSignature, VerificationStatus, Verifier, VerifyOptions,
 };
 
-use crate::precedence::{block_on, message_from, name, publish, H, REGION, T0, ZONE};
+use crate::precedence::{message_from, name, H, REGION, T0, ZONE};
 use crate::store::temp_dir;
 
+use crate::support::{assert_same_events, block_on, publish};
 use VerificationStatus::{Pending, Success};
 
 const DOMAIN: &str = "example.com";
@@ -115,24 +116,6 @@ fn file_bytes(path: &Path) -> Vec<u8> {
 
 fn event(identity: &str, check: Check, at: u64) -> Event {
     Event::new(REGION, name(identity), check, Pending, Success, at)
-}
-
-/// Asserts `got` holds exactly the events of `expected`, each once, in any order.
-fn assert_same_events(got: &[Event], expected: &[Event], context: &str) {
-    let mut missing: Vec<&Event> = expected.iter().collect();
-    let mut unexpected = Vec::new();
-    for e in got {
-        match missing.iter().position(|m| *m == e) {
-            Some(i) => {
-                missing.swap_remove(i);
-            }
-            None => unexpected.push(e),
-        }
-    }
-    assert!(
-        missing.is_empty() && unexpected.is_empty(),
-        "{context}: missing {missing:#?}\nunexpected (or reported twice) {unexpected:#?}"
-    );
 }
 
 /// A notifier that records every event it is handed.

@@ -31,6 +31,7 @@ use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, SmtpTransport, Tokio1Executor, Transport,
 };
 
+use crate::support::{block_on, to_wire, tools_present};
 use crate::{key, messages};
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -85,19 +86,7 @@ fn tools_or_skip() -> bool {
     if !Path::new("/usr/sbin/opendkim").exists() {
         missing.push("OpenDKIM (opendkim)");
     }
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "SMTP end-to-end tools missing: {} (install with tests/smtp/install.sh)",
-        missing.join(", ")
-    );
-    assert!(
-        std::env::var("EASYDKIM_INTEROP").as_deref() != Ok("1"),
-        "{msg}; EASYDKIM_INTEROP=1 requires them"
-    );
-    eprintln!("SKIPPED: {msg}");
-    false
+    tools_present("SMTP end-to-end", &missing, "tests/smtp/install.sh")
 }
 
 /// A running `tests/smtp/sink.py`; killed (and its directory removed) on drop.
@@ -266,14 +255,6 @@ fn registry() -> (Arc<IdentityRegistry>, StaticDns, String) {
     (Arc::new(registry), dns, zone)
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 /// Everything the transport's callbacks saw, in order.
 #[derive(Default)]
 struct Seen {
@@ -323,21 +304,6 @@ impl Expect {
             skip: Vec::new(),
         }
     }
-}
-
-/// The message as an MTA puts it on the wire: CRLF line ends, final CRLF.
-fn to_wire(msg: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(msg.len() + 64);
-    for (i, &b) in msg.iter().enumerate() {
-        if b == b'\n' && (i == 0 || msg[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    if !out.is_empty() && !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 /// Known defects of the installed OpenDKIM and dkimpy (shown by tests/interop/selftest.py

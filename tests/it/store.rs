@@ -18,7 +18,8 @@ use easydkim::{
 use sha2::{Digest, Sha256};
 
 use crate::key;
-use crate::precedence::{config, publish, refresh, H, T0};
+use crate::precedence::{config, refresh, H, T0};
+use crate::support::publish;
 
 /// A fresh, empty directory under the target dir, removed on drop.
 pub(crate) struct TempDir(PathBuf);

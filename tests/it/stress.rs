@@ -13,8 +13,9 @@ use easydkim::{
     Status, TenantSignature, VerificationStatus, Verifier, VerifyOptions,
 };
 
-use crate::precedence::{block_on, message_from, publish, H, REGION, T0, ZONE};
+use crate::precedence::{message_from, H, REGION, T0, ZONE};
 
+use crate::support::{block_on, publish};
 use VerificationStatus::{Pending, Success};
 
 const NOW: u64 = T0 + H;

@@ -13,7 +13,8 @@ use easydkim::{
 };
 
 use crate::key;
-use crate::precedence::{config, name, publish, refresh, H, T0};
+use crate::precedence::{config, name, refresh, H, T0};
+use crate::support::{block_on, publish};
 
 const OPERATOR: &str = "operator.example.net";
 
@@ -71,14 +72,8 @@ fn send(
     transport: &dyn MailTransport,
     from: &str,
 ) -> easydkim::TestEmailReport {
-    crate::precedence::block_on(reg.send_test_email(
-        from,
-        "tenant@example.net",
-        transport,
-        dns,
-        T0 + 2 * H,
-    ))
-    .expect("test email")
+    block_on(reg.send_test_email(from, "tenant@example.net", transport, dns, T0 + 2 * H))
+        .expect("test email")
 }
 
 #[test]
@@ -206,13 +201,7 @@ fn invalid_addresses_are_errors() {
         ("not an address", "x@example.net"),
         ("alice@example.com", "@"),
     ] {
-        let r = crate::precedence::block_on(reg.send_test_email(
-            from,
-            to,
-            &Outbox::default(),
-            &dns,
-            T0 + 2 * H,
-        ));
+        let r = block_on(reg.send_test_email(from, to, &Outbox::default(), &dns, T0 + 2 * H));
         assert!(
             matches!(r, Err(easydkim::RegistryError::Name(_))),
             "{from} -> {to}: {r:?}"

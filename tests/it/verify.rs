@@ -6,16 +6,10 @@ use easydkim::{
 };
 
 use crate::rfc;
+use crate::support::block_on;
 
 fn rfc_dns() -> StaticDns {
     StaticDns::from_zone_lines(&String::from_utf8(rfc("dns.txt")).unwrap())
-}
-
-pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 fn verify_at(dns: &StaticDns, msg: &[u8], opts: VerifyOptions) -> Vec<VerificationResult> {
