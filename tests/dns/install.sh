@@ -14,33 +14,9 @@ set -euo pipefail
 
 PKGS="knot"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "dns/install.sh: must run as root" >&2
-    exit 1
-fi
-
-missing=""
-for p in $PKGS; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing="$missing $p"
-    fi
-done
-
-if [ -n "$missing" ]; then
-    echo "dns/install.sh: installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    # knot's postinst would start the system service; keep it from doing so (and from
-    # taking port 53) in containers and CI machines.
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-    fi
-    apt-get install -y --no-install-recommends $missing
-else
-    echo "dns/install.sh: all packages already installed"
-fi
+source "$(cd "$(dirname "$0")/.." && pwd)/install-lib.sh"
+require_root dns/install.sh
+apt_install dns/install.sh $PKGS
 
 # sanity checks
 for prog in knotd knotc; do

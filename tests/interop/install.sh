@@ -16,33 +16,9 @@ set -euo pipefail
 
 PKGS="python3 python3-dkim python3-nacl python3-dnspython libmail-dkim-perl libnet-dns-perl opendkim opendkim-tools openssl perl"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install.sh: must run as root" >&2
-    exit 1
-fi
-
-missing=""
-for p in $PKGS; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing="$missing $p"
-    fi
-done
-
-if [ -n "$missing" ]; then
-    echo "install.sh: installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    # opendkim's postinst may try to start the daemon; a policy-rc.d that
-    # forbids service starts keeps that quiet in containers.
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-    fi
-    apt-get install -y --no-install-recommends $missing
-else
-    echo "install.sh: all packages already installed"
-fi
+source "$(cd "$(dirname "$0")/.." && pwd)/install-lib.sh"
+require_root install.sh
+apt_install install.sh $PKGS
 
 # sanity checks (the scripts use /usr/bin/python3, not a pyenv shim)
 /usr/bin/python3 -c 'import dkim, nacl.signing' \

@@ -15,23 +15,13 @@
 # Everything comes from apt.
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "pg/install.sh: must run as root" >&2
-    exit 1
-fi
+source "$(cd "$(dirname "$0")/.." && pwd)/install-lib.sh"
+require_root pg/install.sh
 
 if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && id postgres >/dev/null 2>&1; then
     echo "pg/install.sh: PostgreSQL already installed"
 else
-    echo "pg/install.sh: installing postgresql"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-    fi
-    apt-get install -y --no-install-recommends postgresql
+    apt_install pg/install.sh postgresql
 fi
 
 # sanity checks

@@ -15,26 +15,9 @@ cd "$(dirname "$0")/../.."
 
 PKGS="python3 python3-aiosmtpd"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "smtp/install.sh: must run as root" >&2
-    exit 1
-fi
-
-missing=""
-for p in $PKGS; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing="$missing $p"
-    fi
-done
-
-if [ -n "$missing" ]; then
-    echo "smtp/install.sh: installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    apt-get install -y --no-install-recommends $missing
-else
-    echo "smtp/install.sh: all packages already installed"
-fi
+source tests/install-lib.sh
+require_root smtp/install.sh
+apt_install smtp/install.sh $PKGS
 
 # The verifiers (dkimpy, OpenDKIM); idempotent as well.
 bash tests/interop/install.sh
