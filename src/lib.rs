@@ -80,6 +80,30 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Inside the registry
+//!
+//! For contributors: `src/registry/` holds one concern per file, so that a change to one
+//! rule is made in one short file.
+//!
+//! | file | decides |
+//! |------|---------|
+//! | `mod.rs` | the registry type and its primitives: every change to the state goes through `apply_change` |
+//! | `state.rs` | the state as a value, and [`Change`], the one kind of change (applied locally, committed by a shared store) |
+//! | `config.rs`, `error.rs` | the settings of a region; what an operation can refuse |
+//! | `identity.rs`, `status.rs` | what an identity is; statuses, events, identity names |
+//! | `lifecycle.rs` | creating identities, confirming email addresses, enabling, restarting, deleting |
+//! | `rules.rs` | where each record lives, what counts as the verification token, when a record holds a key |
+//! | `records.rs` | the records to publish, as data, CSV and zone lines |
+//! | `checks.rs` | what one DNS check observes, and the status machine (`step`) it drives |
+//! | `refresh.rs` | what moves a status: collect (DNS, no lock), apply (a pure transition per identity), notify |
+//! | `resolve.rs` | who decides which key signs: identity precedence |
+//! | `sign.rs` | `registry.sign`: the tenant's and the operator's signatures over one body pass |
+//! | `rotation.rs` | what a rotation step does (the state machine) |
+//! | `key_length.rs`, `dual.rs`, `method.rs`, `replication.rs`, `regions.rs` | key-length policy, dual signing, switching methods, replicas, one registry per region |
+//! | `diagnose/` | why a setup fails, one file per record kind |
+//! | `notify.rs`, `test_email.rs` | notifications; the test email |
+//! | `shared.rs`, `store.rs`, `postgres.rs`, `snapshot.rs` | state shared by nodes, the file and PostgreSQL stores, snapshots |
+//!
 //! ## Crate features
 //!
 //! None is on by default; the default build is pure Rust.

@@ -44,14 +44,14 @@
 //! typed in the name field. Typing the full name `_easydkim.example.com` then creates
 //! `_easydkim.example.com.example.com`. In such a panel type only the part before the
 //! zone: `_easydkim`, `<token>._domainkey`.
-//! [`DnsRecord::relative_name`](crate::registry::DnsRecord::relative_name) gives exactly
+//! [`DnsRecord::relative_name`](crate::DnsRecord::relative_name) gives exactly
 //! that part, so an operator can show both forms. The same happens to CNAME *targets* in
 //! some panels: `<token>.dkim.mail.example.net.example.com`.
 //!
 //! **The trailing dot.** In a zone file (BIND, Knot, NSD, and panels that accept zone-file
 //! syntax) a name *without* a trailing dot is relative to the zone: write
 //! `<token>.dkim.mail.example.net.` with the final dot, as
-//! [`DnsRecord::zone_line`](crate::registry::DnsRecord::zone_line) does. Panels usually
+//! [`DnsRecord::zone_line`](crate::DnsRecord::zone_line) does. Panels usually
 //! want the names without the dot and add it themselves; a few panels take the dot as a
 //! sign that the name is absolute. If a panel shows the saved record with the zone
 //! appended, the dot was missing.

@@ -5,9 +5,9 @@
 //! [`VerificationStatus`](crate::VerificationStatus) and move by the same rules, driven by
 //! [`refresh`](crate::IdentityRegistry::refresh), which looks the records up through your
 //! [`DnsVerifier`](crate::DnsVerifier) and applies what it saw. Each status comes with
-//! [`VerificationInfo`](crate::registry::VerificationInfo): when it was last checked, last
+//! [`VerificationInfo`](crate::VerificationInfo): when it was last checked, last
 //! seen correct, and what the last unsuccessful check found
-//! ([`LastError`](crate::registry::LastError): `HostNotFound`, `TypeNotFound`,
+//! ([`LastError`](crate::LastError): `HostNotFound`, `TypeNotFound`,
 //! `InvalidValue`, `DnsServerError`).
 //!
 //! ```text
@@ -57,9 +57,9 @@
 //!
 //! ## Events
 //!
-//! Every transition produces exactly one [`Event`](crate::registry::Event) — in the
-//! [`RefreshReport`](crate::registry::RefreshReport) of the `refresh` call that applied
-//! it, and to the [`Notifier`](crate::registry::Notifier) if one is set — also when two
+//! Every transition produces exactly one [`Event`](crate::Event) — in the
+//! [`RefreshReport`](crate::RefreshReport) of the `refresh` call that applied
+//! it, and to the [`Notifier`](crate::Notifier) if one is set — also when two
 //! `refresh` calls race. `confirm_email` and `restart` return their transitions and queue
 //! them for the notifier. Events are what an operator turns into the tenant's "your domain
 //! is verified" and "DKIM setup failed" emails.

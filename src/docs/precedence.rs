@@ -36,11 +36,11 @@
 //! a verified subdomain without a setup of its own signs under its parent's `d=`; a
 //! subdomain with its own setup signs under its own `d=` once that setup is verified.
 //!
-//! The identity reported as governing ([`SigningChoice::identity`](crate::registry::SigningChoice::identity))
+//! The identity reported as governing ([`SigningChoice::identity`](crate::SigningChoice::identity))
 //! is the most specific verified candidate — its settings apply — while
-//! [`SigningChoice::domain`](crate::registry::SigningChoice::domain) is the domain whose key
+//! [`SigningChoice::domain`](crate::SigningChoice::domain) is the domain whose key
 //! signs. [`IdentityRegistry::resolve`](crate::IdentityRegistry::resolve) returns the decision
-//! with every step of the walk ([`Resolution::chain`](crate::registry::Resolution::chain)),
+//! with every step of the walk ([`Resolution::chain`](crate::Resolution::chain)),
 //! so an operator can show a tenant *why*; [`sign`](crate::IdentityRegistry::sign) returns
 //! the same resolution in its outcome.
 //!

@@ -1,4 +1,4 @@
-//! Easy DKIM key rotation (docs/rotation.md) on a fake clock and an in-memory DNS: at every
+//! Easy DKIM key rotation (guide page `easydkim::docs::rotation`) on a fake clock and an in-memory DNS: at every
 //! step the operator publishes exactly the record changes the step returned, and every
 //! message signed so far is verified by our `Verifier` against the DNS of that moment
 //! (mail-auth checks a rotation the same way in `benches/tests/mail_auth.rs`). Also: rotation blocked until the next key is
