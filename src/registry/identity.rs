@@ -139,7 +139,7 @@ pub struct DualKey {
 #[derive(Clone, Debug)]
 pub struct EasyState {
     /// Role and generation time of each key, parallel to `keys`.
-    pub(crate) slots: Vec<KeySlot>,
+    pub(crate) slots: [KeySlot; 3],
     /// Where the rotation stands.
     pub(crate) rotation: RotationState,
     /// When the active key started signing (creation or the last switch).
@@ -166,7 +166,7 @@ impl EasyState {
             generated_at: now,
         };
         EasyState {
-            slots: vec![
+            slots: [
                 slot(KeyRole::Active),
                 slot(KeyRole::Next),
                 slot(KeyRole::Previous),
@@ -195,9 +195,6 @@ impl EasyState {
     /// next (Idle, AwaitingNext) or one freed (Overlap).
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.slots.len() != 3 {
-            return Err(format!("{} key slots, expected 3", self.slots.len()));
-        }
         let count = |r| self.slots.iter().filter(|s| s.role == r).count();
         let third = match self.rotation {
             RotationState::Overlap { .. } => KeyRole::Freed,
@@ -274,8 +271,8 @@ pub enum DkimSetup {
     /// delegated by a CNAME from the tenant's zone. The tokens never change; their keys and
     /// roles do (rotation).
     Easy {
-        /// The three tokens and keys.
-        keys: Vec<EasyKey>,
+        /// The three tokens and keys, in the order of their slots.
+        keys: [EasyKey; 3],
         /// Roles, rotation, key policy, dual signing, zone, replication.
         state: Box<EasyState>,
     },
@@ -292,7 +289,7 @@ pub enum DkimSetup {
 impl DkimSetup {
     /// Easy DKIM over `keys` generated at `now`, key 0 active.
     pub fn easy(
-        keys: Vec<EasyKey>,
+        keys: [EasyKey; 3],
         signing_zone: DomainName,
         next_key_spec: KeySpec,
         now: u64,
@@ -307,7 +304,7 @@ impl DkimSetup {
     pub fn signing(&self) -> (&str, &SigningKey) {
         match self {
             DkimSetup::Easy { keys, state } => {
-                let k = &keys[state.active().min(keys.len().saturating_sub(1))];
+                let k = &keys[state.active()];
                 (k.token.as_str(), &k.key)
             }
             DkimSetup::Byo { selector, key } => (selector.as_str(), key),

@@ -34,18 +34,17 @@ impl IdentityRegistry {
         base64::engine::general_purpose::STANDARD.encode(b)
     }
 
-    pub(crate) fn new_easy_keys(&self) -> Result<Vec<EasyKey>, RegistryError> {
-        (0..3)
-            .map(|_| {
-                Ok(EasyKey {
-                    token: self.random_token(),
-                    key: SigningKey::generate(self.config.key_spec)?,
-                })
+    pub(crate) fn new_easy_keys(&self) -> Result<[EasyKey; 3], RegistryError> {
+        let key = || -> Result<EasyKey, RegistryError> {
+            Ok(EasyKey {
+                token: self.random_token(),
+                key: SigningKey::generate(self.config.key_spec)?,
             })
-            .collect()
+        };
+        Ok([key()?, key()?, key()?])
     }
 
-    pub(crate) fn new_easy_setup(&self, keys: Vec<EasyKey>, now: u64) -> DkimSetup {
+    pub(crate) fn new_easy_setup(&self, keys: [EasyKey; 3], now: u64) -> DkimSetup {
         DkimSetup::easy(
             keys,
             self.config.signing_zone.clone(),
@@ -62,9 +61,9 @@ impl IdentityRegistry {
         Ok(match setup {
             DomainSetup::EasyDkim => Some(self.new_easy_setup(self.new_easy_keys()?, now)),
             DomainSetup::EasyDkimWith(keys) => {
-                if keys.len() != 3 {
-                    return Err(RegistryError::WrongEasyKeyCount { got: keys.len() });
-                }
+                let keys: [EasyKey; 3] = keys
+                    .try_into()
+                    .map_err(|k: Vec<EasyKey>| RegistryError::WrongEasyKeyCount { got: k.len() })?;
                 Some(self.new_easy_setup(keys, now))
             }
             DomainSetup::BringYourOwnKey { selector, key } => {

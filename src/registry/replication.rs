@@ -152,8 +152,7 @@ impl Regions {
                     let Ok((keys, state)) = easy_parts(cur) else {
                         return Ok((None, None));
                     };
-                    let same_tokens = keys.len() == pkeys.len()
-                        && keys.iter().zip(pkeys).all(|(a, b)| a.token == b.token);
+                    let same_tokens = keys.iter().zip(pkeys).all(|(a, b)| a.token == b.token);
                     if state.replica_of.is_none()
                         || !same_tokens
                         || same_easy((keys, state), (pkeys, pstate))
@@ -177,7 +176,7 @@ impl Regions {
                         .any(|(a, b)| a.key.dns_record() != b.key.dns_record());
                     let mut next = cur.clone();
                     next.dkim = Some(DkimSetup::Easy {
-                        keys: pkeys.to_vec(),
+                        keys: pkeys.clone(),
                         state: Box::new(new_state),
                     });
                     let phase = if switched {

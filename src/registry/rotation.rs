@@ -134,7 +134,9 @@ pub(crate) enum Applied {
 }
 
 /// The Easy DKIM keys and state of an identity, or the error explaining why there are none.
-pub(crate) fn easy_parts(identity: &Identity) -> Result<(&[EasyKey], &EasyState), RegistryError> {
+pub(crate) fn easy_parts(
+    identity: &Identity,
+) -> Result<(&[EasyKey; 3], &EasyState), RegistryError> {
     if identity.domain().is_none() {
         return Err(RegistryError::NotADomain(identity.name.clone()));
     }
@@ -147,7 +149,7 @@ pub(crate) fn easy_parts(identity: &Identity) -> Result<(&[EasyKey], &EasyState)
 
 pub(crate) fn easy_parts_mut(
     identity: &mut Identity,
-) -> Option<(&mut Vec<EasyKey>, &mut EasyState)> {
+) -> Option<(&mut [EasyKey; 3], &mut EasyState)> {
     match &mut identity.dkim {
         Some(DkimSetup::Easy { keys, state }) => Some((keys, state)),
         _ => None,
@@ -511,13 +513,10 @@ mod tests {
     use crate::registry::Token;
 
     fn setup(tags: [u8; 3]) -> DkimSetup {
-        let keys = tags
-            .iter()
-            .map(|&b| EasyKey {
-                token: Token::from_random(&[b; 20]),
-                key: SigningKey::generate(KeySpec::Ed25519).expect("key"),
-            })
-            .collect();
+        let keys = tags.map(|b| EasyKey {
+            token: Token::from_random(&[b; 20]),
+            key: SigningKey::generate(KeySpec::Ed25519).expect("key"),
+        });
         DkimSetup::easy(
             keys,
             DomainName::parse("dkim.example.net").expect("zone"),

@@ -205,8 +205,8 @@ fn restore_easy(
         return Err(snapshot_error(format!("{name}: not Easy DKIM")));
     };
     let bad = |what: String| snapshot_error(format!("{name}: {what}"));
-    if keys.len() != 3 || *active >= keys.len() {
-        return Err(bad("Easy DKIM needs 3 keys and a valid active index".into()));
+    if *active >= 3 {
+        return Err(bad("Easy DKIM needs a valid active index".into()));
     }
     let keys = keys
         .iter()
@@ -217,19 +217,23 @@ fn restore_easy(
             })
         })
         .collect::<Result<Vec<_>, RegistryError>>()?;
-    let slots = if slots.is_empty() {
-        (0..3)
-            .map(|i| KeySlot {
-                role: match (i + 3 - active) % 3 {
-                    0 => KeyRole::Active,
-                    1 => KeyRole::Next,
-                    _ => KeyRole::Previous,
-                },
-                generated_at: created_at,
-            })
-            .collect()
+    let keys: [EasyKey; 3] = keys
+        .try_into()
+        .map_err(|k: Vec<EasyKey>| bad(format!("Easy DKIM needs 3 keys, found {}", k.len())))?;
+    let slots: [KeySlot; 3] = if slots.is_empty() {
+        std::array::from_fn(|i| KeySlot {
+            role: match (i + 3 - active) % 3 {
+                0 => KeyRole::Active,
+                1 => KeyRole::Next,
+                _ => KeyRole::Previous,
+            },
+            generated_at: created_at,
+        })
     } else {
-        slots.clone()
+        slots
+            .clone()
+            .try_into()
+            .map_err(|s: Vec<KeySlot>| bad(format!("{} key slots, expected 3", s.len())))?
     };
     let signing_zone = match signing_zone {
         Some(z) => DomainName::parse(z)?,
@@ -287,7 +291,7 @@ impl IdentitySnapshot {
                     .map(|k| Ok((k.token.to_string(), SecretKeyDer::from_key(&k.key)?)))
                     .collect::<Result<_, RegistryError>>()?,
                 active: state.active(),
-                slots: state.slots.clone(),
+                slots: state.slots.to_vec(),
                 rotation: state.rotation,
                 active_since: Some(state.active_since),
                 next_key_spec: Some(state.next_key_spec.to_string()),

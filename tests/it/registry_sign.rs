@@ -619,6 +619,45 @@ mod snapshot {
         }
     }
 
+    /// Easy DKIM has exactly three keys and three slots: a snapshot with two of either is
+    /// refused, naming the identity, not loaded into a registry that would index past them.
+    #[test]
+    fn easy_dkim_needs_exactly_three_keys_and_slots() {
+        use easydkim::snapshot::DkimSnapshot;
+        let (reg, _) = populated();
+        let snap = reg.to_snapshot().expect("snapshot");
+        let mutate = |f: &dyn Fn(&mut DkimSnapshot)| {
+            let mut s = snap.clone();
+            for i in &mut s.identities {
+                if let Some(d @ DkimSnapshot::Easy { .. }) = i.dkim.as_mut() {
+                    f(d);
+                }
+            }
+            IdentityRegistry::from_snapshot(config(), &s)
+        };
+        match mutate(&|d| {
+            if let DkimSnapshot::Easy { keys, .. } = d {
+                keys.pop();
+            }
+        }) {
+            Err(RegistryError::Snapshot { detail, .. }) => {
+                assert!(detail.contains("needs 3 keys, found 2"), "{detail}")
+            }
+            other => panic!("two keys accepted: {other:?}"),
+        }
+        match mutate(&|d| {
+            if let DkimSnapshot::Easy { slots, .. } = d {
+                slots.pop();
+            }
+        }) {
+            Err(RegistryError::Snapshot { detail, .. }) => {
+                assert!(detail.contains("2 key slots, expected 3"), "{detail}")
+            }
+            other => panic!("two slots accepted: {other:?}"),
+        }
+        assert!(mutate(&|_| {}).is_ok(), "the unmodified snapshot loads");
+    }
+
     #[test]
     fn snapshot_of_another_region_is_refused() {
         let (reg, _) = populated();
