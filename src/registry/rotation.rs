@@ -308,6 +308,11 @@ pub(crate) fn rotation_event(
 }
 
 /// Applies a prepared step to the current `identity` (pure: the caller holds the lock).
+///
+/// The guards (is it Easy DKIM, a replica, due, in the overlap) live in [`prepare`] alone:
+/// `apply` asks it which step the identity wants *now*, and goes on only if `prepared` is
+/// the answer to exactly that step; otherwise the identity changed since the step was
+/// prepared ([`Applied::Stale`]) or wants none ([`Applied::Nothing`]).
 pub(crate) fn apply(
     config: &RegistryConfig,
     identity: &Identity,
@@ -315,154 +320,167 @@ pub(crate) fn apply(
     prepared: Prepared,
     now: u64,
 ) -> Result<Applied, RegistryError> {
+    let wanted = match prepare(config, identity, trigger, now) {
+        Ok(Some(prep)) => prep,
+        Ok(None) => return Ok(Applied::Nothing),
+        Err(_) => return Ok(Applied::Stale),
+    };
     let Ok((keys, state)) = easy_parts(identity) else {
         return Ok(Applied::Stale);
     };
-    if trigger == Trigger::Auto && (!config.auto_rotate || state.replica_of.is_some()) {
-        return Ok(Applied::Nothing);
-    }
-    let setup = identity.dkim.as_ref();
-    match state.rotation {
-        RotationState::Idle | RotationState::AwaitingNext { .. } => {
-            if trigger == Trigger::Auto
-                && state.rotation == RotationState::Idle
-                && !due(config, identity, state, now)
-            {
-                return Ok(Applied::Nothing);
-            }
-            let Prepared::Lookup {
-                token,
+    Ok(match (wanted, prepared) {
+        (
+            Prep::Lookup { token, p, .. },
+            Prepared::Lookup {
+                token: seen_token,
                 name,
-                p,
+                p: seen_p,
                 seen,
-            } = prepared
-            else {
-                return Ok(Applied::Stale);
-            };
-            let (Some(n), Some(a), Some(prev)) = (
-                state.slot_of(KeyRole::Next),
-                state.slot_of(KeyRole::Active),
-                state.slot_of(KeyRole::Previous),
-            ) else {
-                return Ok(Applied::Stale);
-            };
-            if keys[n].token != token || keys[n].key.public_key().to_base64() != p {
-                return Ok(Applied::Stale);
-            }
-            if seen == Observation::Found {
-                // Switch: next -> active, active -> previous, previous -> freed.
-                let mut next = identity.clone();
-                // `identity` has the setup `state` came from; a clone cannot lack it.
-                let Some((_, st)) = easy_parts_mut(&mut next) else {
-                    return Ok(Applied::Stale);
-                };
-                st.slots[n].role = KeyRole::Active;
-                st.slots[a].role = KeyRole::Previous;
-                st.slots[prev].role = KeyRole::Freed;
-                st.rotation = RotationState::Overlap { switched_at: now };
-                st.active_since = now;
-                let step = RotationStep::Switched {
-                    active: keys[n].token.clone(),
-                    previous: keys[a].token.clone(),
-                    overlap_until: overlap_until(config, now),
-                    changes: changes(setup, next.dkim.as_ref(), None),
-                };
-                let event = rotation_event(config, &next, RotationPhase::Switched, None, now);
-                return Ok(Applied::Done {
-                    next: Some(next),
-                    step,
-                    event: Some(event),
-                });
-            }
-            let last_error = match seen {
-                Observation::Missing(e) => e,
-                _ => LastError::DnsServerError,
-            };
-            let publish = key_record(&state.signing_zone, &keys[n]).name;
-            let step_changes = changes(setup, setup, Some(&publish));
-            match state.rotation {
-                RotationState::AwaitingNext { since } => Ok(Applied::Done {
-                    next: None,
-                    step: RotationStep::Waiting {
-                        next: token,
-                        lookup: name,
-                        last_error,
-                        since,
-                        changes: step_changes,
-                    },
-                    event: None,
-                }),
-                _ => {
-                    let mut next = identity.clone();
-                    if let Some((_, st)) = easy_parts_mut(&mut next) {
-                        st.rotation = RotationState::AwaitingNext { since: now };
-                    }
-                    let event = rotation_event(
-                        config,
-                        &next,
-                        RotationPhase::AwaitingNext,
-                        Some(last_error),
-                        now,
-                    );
-                    Ok(Applied::Done {
-                        next: Some(next),
-                        step: RotationStep::Waiting {
-                            next: token,
-                            lookup: name,
-                            last_error,
-                            since: now,
-                            changes: step_changes,
-                        },
-                        event: Some(event),
-                    })
-                }
-            }
+            },
+        ) if token == seen_token && p == seen_p => {
+            switch_or_wait(config, identity, (keys, state), token, name, seen, now)
         }
-        RotationState::Overlap { switched_at } => {
-            let until = overlap_until(config, switched_at);
-            if now < until {
-                return Ok(match trigger {
-                    Trigger::Auto => Applied::Nothing,
-                    Trigger::Manual => Applied::Done {
-                        next: None,
-                        step: RotationStep::InOverlap {
-                            until,
-                            changes: changes(setup, setup, None),
-                        },
-                        event: None,
-                    },
-                });
-            }
-            let Prepared::Generated { spec, key } = prepared else {
-                return Ok(Applied::Stale);
-            };
-            let Some(f) = state.slot_of(KeyRole::Freed) else {
-                return Ok(Applied::Stale);
-            };
-            if spec != state.next_key_spec {
-                return Ok(Applied::Stale);
-            }
-            let mut next = identity.clone();
-            // `identity` has the setup `state` came from; a clone cannot lack it.
-            let Some((ks, st)) = easy_parts_mut(&mut next) else {
-                return Ok(Applied::Stale);
-            };
-            ks[f].key = key;
-            st.slots[f].role = KeyRole::Next;
-            st.slots[f].generated_at = now;
-            st.rotation = RotationState::Idle;
-            let step = RotationStep::NextKeyGenerated {
-                next: keys[f].token.clone(),
-                spec,
-                changes: changes(setup, next.dkim.as_ref(), None),
-            };
-            let event = rotation_event(config, &next, RotationPhase::NextKeyGenerated, None, now);
-            Ok(Applied::Done {
-                next: Some(next),
-                step,
-                event: Some(event),
-            })
+        (Prep::Generate { spec }, Prepared::Generated { spec: made, key }) if spec == made => {
+            next_key(config, identity, (keys, state), spec, key, now)
         }
+        (Prep::Nothing, _) => in_overlap(config, identity, state),
+        _ => Applied::Stale,
+    })
+}
+
+/// Idle or AwaitingNext, the next key looked up: switch if it was seen, else wait.
+fn switch_or_wait(
+    config: &RegistryConfig,
+    identity: &Identity,
+    (keys, state): (&[EasyKey; 3], &EasyState),
+    token: crate::registry::Token,
+    lookup: String,
+    seen: Observation,
+    now: u64,
+) -> Applied {
+    let setup = identity.dkim.as_ref();
+    let (Some(n), Some(a), Some(prev)) = (
+        state.slot_of(KeyRole::Next),
+        state.slot_of(KeyRole::Active),
+        state.slot_of(KeyRole::Previous),
+    ) else {
+        return Applied::Stale;
+    };
+    if seen == Observation::Found {
+        // Switch: next -> active, active -> previous, previous -> freed.
+        let mut next = identity.clone();
+        // `identity` has the setup `state` came from; a clone cannot lack it.
+        let Some((_, st)) = easy_parts_mut(&mut next) else {
+            return Applied::Stale;
+        };
+        st.slots[n].role = KeyRole::Active;
+        st.slots[a].role = KeyRole::Previous;
+        st.slots[prev].role = KeyRole::Freed;
+        st.rotation = RotationState::Overlap { switched_at: now };
+        st.active_since = now;
+        let step = RotationStep::Switched {
+            active: keys[n].token.clone(),
+            previous: keys[a].token.clone(),
+            overlap_until: overlap_until(config, now),
+            changes: changes(setup, next.dkim.as_ref(), None),
+        };
+        let event = rotation_event(config, &next, RotationPhase::Switched, None, now);
+        return Applied::Done {
+            next: Some(next),
+            step,
+            event: Some(event),
+        };
+    }
+    let last_error = match seen {
+        Observation::Missing(e) => e,
+        _ => LastError::DnsServerError,
+    };
+    let publish = key_record(&state.signing_zone, &keys[n]).name;
+    let changes = changes(setup, setup, Some(&publish));
+    if let RotationState::AwaitingNext { since } = state.rotation {
+        return Applied::Done {
+            next: None,
+            step: RotationStep::Waiting {
+                next: token,
+                lookup,
+                last_error,
+                since,
+                changes,
+            },
+            event: None,
+        };
+    }
+    let mut next = identity.clone();
+    if let Some((_, st)) = easy_parts_mut(&mut next) {
+        st.rotation = RotationState::AwaitingNext { since: now };
+    }
+    let event = rotation_event(
+        config,
+        &next,
+        RotationPhase::AwaitingNext,
+        Some(last_error),
+        now,
+    );
+    Applied::Done {
+        next: Some(next),
+        step: RotationStep::Waiting {
+            next: token,
+            lookup,
+            last_error,
+            since: now,
+            changes,
+        },
+        event: Some(event),
+    }
+}
+
+/// The overlap is over and the fresh key generated: it becomes the freed token's next key.
+fn next_key(
+    config: &RegistryConfig,
+    identity: &Identity,
+    (keys, state): (&[EasyKey; 3], &EasyState),
+    spec: KeySpec,
+    key: SigningKey,
+    now: u64,
+) -> Applied {
+    let Some(f) = state.slot_of(KeyRole::Freed) else {
+        return Applied::Stale;
+    };
+    let mut next = identity.clone();
+    // `identity` has the setup `state` came from; a clone cannot lack it.
+    let Some((ks, st)) = easy_parts_mut(&mut next) else {
+        return Applied::Stale;
+    };
+    ks[f].key = key;
+    st.slots[f].role = KeyRole::Next;
+    st.slots[f].generated_at = now;
+    st.rotation = RotationState::Idle;
+    let step = RotationStep::NextKeyGenerated {
+        next: keys[f].token.clone(),
+        spec,
+        changes: changes(identity.dkim.as_ref(), next.dkim.as_ref(), None),
+    };
+    let event = rotation_event(config, &next, RotationPhase::NextKeyGenerated, None, now);
+    Applied::Done {
+        next: Some(next),
+        step,
+        event: Some(event),
+    }
+}
+
+/// A manual step during the overlap: nothing changes; report until when.
+fn in_overlap(config: &RegistryConfig, identity: &Identity, state: &EasyState) -> Applied {
+    let RotationState::Overlap { switched_at } = state.rotation else {
+        return Applied::Stale;
+    };
+    let setup = identity.dkim.as_ref();
+    Applied::Done {
+        next: None,
+        step: RotationStep::InOverlap {
+            until: overlap_until(config, switched_at),
+            changes: changes(setup, setup, None),
+        },
+        event: None,
     }
 }
 
