@@ -102,7 +102,8 @@
 //! | `key_length.rs`, `dual.rs`, `method.rs`, `replication.rs`, `regions.rs` | key-length policy, dual signing, switching methods, replicas, one registry per region |
 //! | `diagnose/` | why a setup fails, one file per record kind |
 //! | `notify.rs`, `test_email.rs` | notifications; the test email |
-//! | `shared.rs`, `store.rs`, `postgres.rs`, `snapshot.rs` | state shared by nodes, the file and PostgreSQL stores, snapshots |
+//! | `shared/` | state shared by nodes: the store contract (`contract.rs`), the node (`mod.rs`), the change feed |
+//! | `store/`, `postgres/`, `snapshot.rs` | the file store (format, single-node `RegistryStore`), the PostgreSQL store (sealing keys, the store), snapshots |
 //!
 //! ## Crate features
 //!
