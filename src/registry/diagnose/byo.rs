@@ -10,13 +10,7 @@ impl Diagnosis<'_> {
     /// A bring-your-own-key TXT.
     pub(super) async fn byo(&self, record: &DnsRecord, expected_p: &str, out: &mut Vec<Finding>) {
         let name = record.name.as_str();
-        let finding = |kind, found: String, fix: String| Finding {
-            kind,
-            record: Some(record.clone()),
-            expected: expected_of(record),
-            found,
-            fix,
-        };
+        let finding = |kind, found, fix| Finding::about(record, kind, found, fix);
         match self.dns.txt(name).await {
             Ok(values) if values.iter().any(|v| record_has_key(v, expected_p)) => {}
             Ok(values)

@@ -17,13 +17,7 @@ impl Diagnosis<'_> {
     ) -> bool {
         let name = record.name.as_str();
         let target = record.value.as_str();
-        let finding = |kind, found: String, fix: String| Finding {
-            kind,
-            record: Some(record.clone()),
-            expected: expected_of(record),
-            found,
-            fix,
-        };
+        let finding = |kind, found, fix| Finding::about(record, kind, found, fix);
         let answer = match self.dns.cname(name).await {
             // An implementation that answers "no targets" means NODATA.
             Ok(targets) if targets.is_empty() => Err(DnsError::NoRecords),
@@ -143,13 +137,7 @@ impl Diagnosis<'_> {
         out: &mut Vec<Finding>,
     ) {
         let Some(op) = operator else { return };
-        let finding = |kind, found: String, fix: String| Finding {
-            kind,
-            record: Some(op.clone()),
-            expected: expected_of(op),
-            found,
-            fix,
-        };
+        let finding = |kind, found, fix| Finding::about(op, kind, found, fix);
         let publish = format!(
             "The CNAME {} is correct; the operator must publish its key record in the signing \
              zone (operator_records for this identity): {}",

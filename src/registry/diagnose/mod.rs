@@ -117,6 +117,19 @@ pub struct Finding {
     pub fix: String,
 }
 
+impl Finding {
+    /// A finding about `record`: what was expected is the record itself.
+    fn about(record: &DnsRecord, kind: FindingKind, found: String, fix: String) -> Finding {
+        Finding {
+            kind,
+            record: Some(record.clone()),
+            expected: expected_of(record),
+            found,
+            fix,
+        }
+    }
+}
+
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -281,17 +294,16 @@ struct Diagnosis<'a> {
 
 impl Diagnosis<'_> {
     fn server_error(&self, record: &DnsRecord, e: &DnsError) -> Finding {
-        Finding {
-            kind: FindingKind::DnsServerError,
-            record: Some(record.clone()),
-            expected: expected_of(record),
-            found: dns_error_text(e),
-            fix: format!(
+        Finding::about(
+            record,
+            FindingKind::DnsServerError,
+            dns_error_text(e),
+            format!(
                 "The DNS servers did not answer for {}; check that the zone's name servers \
                  work, then try again.",
                 record.name
             ),
-        }
+        )
     }
 }
 

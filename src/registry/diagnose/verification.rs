@@ -15,13 +15,7 @@ impl Diagnosis<'_> {
         out: &mut Vec<Finding>,
     ) {
         let token = record.value.as_str();
-        let finding = |kind, found: String, fix: String| Finding {
-            kind,
-            record: Some(record.clone()),
-            expected: expected_of(record),
-            found,
-            fix,
-        };
+        let finding = |kind, found, fix| Finding::about(record, kind, found, fix);
         let labelled = self.dns.txt(&record.name).await;
         let apex = self.dns.txt(self.domain.as_str()).await;
         let mut transient = None;
