@@ -5,7 +5,6 @@ use crate::key::KeySpec;
 use crate::names::DomainName;
 use crate::signer::Profile;
 use crate::signer::Signer;
-use rand::RngCore;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,8 @@ pub struct OsTokenSource;
 
 impl TokenSource for OsTokenSource {
     fn fill(&self, buf: &mut [u8]) {
-        rand::rngs::OsRng.fill_bytes(buf);
+        // The OS random source failing is not recoverable: no token may be made without it.
+        getrandom::fill(buf).expect("the operating system's random source");
     }
 }
 

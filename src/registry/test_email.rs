@@ -164,7 +164,7 @@ impl IdentityRegistry {
 /// `Date:` and `Message-ID:` for the test message (the rest comes from [`OutgoingEmail`]),
 /// each ending in CRLF.
 fn test_message_headers(sender: &EmailAddress, now: u64) -> Vec<u8> {
-    let id: u64 = rand::random();
+    let id = getrandom::u64().unwrap_or_default();
     format!(
         "Date: {}\r\nMessage-ID: <easydkim-test-{now}-{id:016x}@{}>\r\n",
         rfc5322_date(now),

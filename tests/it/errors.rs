@@ -361,7 +361,10 @@ fn key_errors_name_the_format() {
 
 #[test]
 fn rsa_under_1024_bits_is_refused() {
-    let small = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 512).unwrap();
+    let small = <rsa::PrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_pem(include_str!(
+        "../data/keys/rsa512.pem"
+    ))
+    .unwrap();
     assert_eq!(
         SigningKey::from_rsa(small).unwrap_err(),
         KeyError::RsaSize {
@@ -410,7 +413,7 @@ fn every_key_spec_generates_and_signs() {
 fn pkcs1_der_loads() {
     use rsa::pkcs1::EncodeRsaPrivateKey;
     let pem = include_str!("../data/keys/rsa1024.pem");
-    let key = <rsa::RsaPrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_pem(pem).unwrap();
+    let key = <rsa::PrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_pem(pem).unwrap();
     let der = key.to_pkcs1_der().unwrap();
     let loaded = SigningKey::load(der.as_bytes()).unwrap();
     assert_eq!(

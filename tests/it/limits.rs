@@ -445,15 +445,14 @@ fn only_ten_distinct_key_lookups_are_made() {
 /// only its size matters).
 fn rsa_record_of_bits(bits: usize) -> String {
     use rsa::pkcs8::EncodePublicKey;
-    use rsa::BigUint;
+    use rsa::BoxedUint;
     let mut bytes = vec![0u8; bits / 8];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    getrandom::fill(&mut bytes).expect("random");
     bytes[0] |= 0x80;
     let last = bytes.len() - 1;
     bytes[last] |= 1;
-    let n = BigUint::from_bytes_be(&bytes);
-    let key = rsa::RsaPublicKey::new_with_max_size(n, BigUint::from(65537u32), 1 << 20)
-        .expect("public key");
+    let n = BoxedUint::from_be_slice_vartime(&bytes);
+    let key = rsa::PublicKey::new_unchecked(n, BoxedUint::from(65537u32));
     let der = key.to_public_key_der().expect("der");
     format!("v=DKIM1; k=rsa; p={}", b64(der.as_bytes()))
 }
@@ -505,7 +504,10 @@ fn rsa_key_records_over_4096_bits_are_refused_quickly() {
 
 #[test]
 fn rsa_signing_keys_outside_1024_to_4096_bits_are_refused() {
-    let small = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 768).expect("768-bit key");
+    let small = <rsa::PrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_pem(include_str!(
+        "../data/keys/rsa768.pem"
+    ))
+    .expect("768-bit key");
     assert!(matches!(
         SigningKey::from_rsa(small.clone()),
         Err(KeyError::RsaSize { bits: 768, .. })
@@ -626,15 +628,46 @@ fn rsa_secret_forms() -> Vec<String> {
     use rsa::pkcs1::DecodeRsaPrivateKey;
     use rsa::traits::PrivateKeyParts;
     let pem = std::fs::read_to_string(crate::data_dir().join("keys/rsa1024.pem")).expect("pem");
-    let k = rsa::RsaPrivateKey::from_pkcs1_pem(&pem).expect("rsa key");
+    let k = rsa::PrivateKey::from_pkcs1_pem(&pem).expect("rsa key");
     let mut forms = vec![b64(&key("rsa1024.pem").to_pkcs8_der().expect("der")[..])];
-    for part in std::iter::once(k.d()).chain(k.primes()) {
-        forms.push(part.to_string());
-        forms.push(part.to_str_radix(16));
-        forms.push(b64(&part.to_bytes_be()));
-        forms.push(b64(&part.to_bytes_be()[..24]));
+    let parts =
+        std::iter::once(k.d().to_be_bytes()).chain(k.primes().iter().map(|p| p.to_be_bytes()));
+    for part in parts {
+        let start = part.iter().position(|&b| b != 0).unwrap_or(part.len());
+        let bytes = &part[start..];
+        forms.push(decimal(bytes));
+        forms.push(
+            bytes
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .trim_start_matches('0')
+                .to_string(),
+        );
+        forms.push(b64(bytes));
+        forms.push(b64(&bytes[..24]));
     }
     forms
+}
+
+/// A big-endian unsigned integer in decimal (schoolbook division by 10).
+fn decimal(bytes: &[u8]) -> String {
+    let mut n = bytes.to_vec();
+    let mut digits = Vec::new();
+    while n.iter().any(|&b| b != 0) {
+        let mut rem = 0u32;
+        for b in n.iter_mut() {
+            let cur = (rem << 8) | u32::from(*b);
+            *b = (cur / 10) as u8;
+            rem = cur % 10;
+        }
+        digits.push(b'0' + rem as u8);
+    }
+    if digits.is_empty() {
+        digits.push(b'0');
+    }
+    digits.reverse();
+    String::from_utf8(digits).expect("ASCII digits")
 }
 
 fn assert_no_secret(what: &str, text: &str, forms: &[String]) {

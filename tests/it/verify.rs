@@ -187,7 +187,10 @@ fn small_rsa_key_rejected() {
     // A 512-bit key cannot be loaded for signing, so sign by hand with the rsa crate.
     use base64::Engine;
     use rsa::pkcs8::EncodePublicKey;
-    let small = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 512).unwrap();
+    let small = <rsa::PrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_pem(include_str!(
+        "../data/keys/rsa512.pem"
+    ))
+    .unwrap();
     let p = base64::engine::general_purpose::STANDARD.encode(
         small
             .to_public_key()

@@ -50,7 +50,6 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use futures_util::StreamExt;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify};
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};

@@ -1,5 +1,5 @@
-//! Private keys at rest: [`EncryptionKey`] seals each identity with XChaCha20-Poly1305,
-//! bound to its region and name.
+//! Private keys at rest: [`EncryptionKey`] seals each identity with ChaCha20-Poly1305 (a
+//! random 96-bit nonce per seal), bound to its region and name.
 
 use super::*;
 
@@ -82,7 +82,7 @@ impl EncryptionKey {
     /// A fresh random key (tests, first setup).
     pub fn generate(id: &str) -> Result<Self, EncryptionKeyError> {
         let mut k = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut k);
+        getrandom::fill(&mut k).expect("the operating system's random source");
         Self::from_bytes(id, k)
     }
 
@@ -101,13 +101,13 @@ impl EncryptionKey {
         name: &str,
         plain: &[u8],
     ) -> Result<Vec<u8>, SharedError> {
-        let cipher = ChaCha20Poly1305::new(self.key.as_ref().into());
+        let cipher = ChaCha20Poly1305::new(&(*self.key).into());
         let mut nonce = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        getrandom::fill(&mut nonce).map_err(SharedError::unavailable)?;
         let aad = Self::aad(region, name);
         let ct = cipher
             .encrypt(
-                Nonce::from_slice(&nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: plain,
                     aad: &aad,
@@ -128,11 +128,11 @@ impl EncryptionKey {
         if sealed.len() < 12 + 16 {
             return None;
         }
-        let cipher = ChaCha20Poly1305::new(self.key.as_ref().into());
+        let cipher = ChaCha20Poly1305::new(&(*self.key).into());
         let aad = Self::aad(region, name);
         cipher
             .decrypt(
-                Nonce::from_slice(&sealed[..12]),
+                &Nonce::try_from(&sealed[..12]).ok()?,
                 Payload {
                     msg: &sealed[12..],
                     aad: &aad,
