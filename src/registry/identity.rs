@@ -24,20 +24,12 @@ impl Token {
     }
 
     pub(crate) fn from_random(bytes: &[u8; 20]) -> Token {
-        const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-        // 160 bits = 32 groups of 5 bits.
-        let mut acc: u64 = 0;
-        let mut bits = 0;
-        let mut out = String::with_capacity(32);
-        for &b in bytes {
-            acc = (acc << 8) | u64::from(b);
-            bits += 8;
-            while bits >= 5 {
-                bits -= 5;
-                out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
-            }
-        }
-        Token(out)
+        // 160 bits are exactly 32 base32 digits: no padding.
+        Token(
+            data_encoding::BASE32_NOPAD
+                .encode(bytes)
+                .to_ascii_lowercase(),
+        )
     }
 }
 
@@ -482,5 +474,8 @@ mod tests {
         assert_eq!(t.as_str(), "7".repeat(32));
         assert!(Token::parse(t.as_str()).is_some());
         assert!(Token::parse("ABC").is_none());
+        // RFC 4648 base32, lowercase (the bytes 0..20; expected from Python's b32encode).
+        let t = Token::from_random(&std::array::from_fn(|i| i as u8));
+        assert_eq!(t.as_str(), "aaaqeayeaudaocajbifqydiob4ibceqt");
     }
 }
