@@ -293,8 +293,8 @@ impl SigningKey {
 
     /// Generates a new key from the operating system's CSPRNG.
     ///
-    /// CPU-bound: an RSA-2048 key takes tens of milliseconds (with large variance) in an
-    /// optimised build, and ten seconds or more when the big-integer crates are compiled
+    /// CPU-bound: an RSA-2048 key takes tens to hundreds of milliseconds (prime search has a
+    /// large variance) in an optimised build, and ten seconds or more when the big-integer crates are compiled
     /// without optimisation, as in a default `cargo build` of an application. Add
     /// `[profile.dev.package."*"] opt-level = 3` (or the same for `crypto-bigint` and
     /// `rsa`) to the application's Cargo.toml, and from async code call this where
