@@ -206,7 +206,8 @@ enum KeyMaterial {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Backend {
-    /// Pure Rust: the `rsa` crate (constant-time arithmetic, blinded) and `ed25519-dalek`. Always available.
+    /// Pure Rust: the `rsa` crate (constant-time arithmetic, blinded) and `ed25519-dalek`.
+    /// Always available.
     RustCrypto,
     /// OpenSSL (feature `openssl`): RSA of every size (blinded by OpenSSL) and Ed25519.
     OpenSsl,
