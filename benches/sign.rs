@@ -629,6 +629,98 @@ fn bench_refresh(c: &mut Criterion) {
     g.finish();
 }
 
+/// A TXT cache for mail-auth's verifier: the key record in memory, as ours gets it.
+#[derive(Default)]
+struct TxtCache(std::sync::Mutex<std::collections::HashMap<Box<str>, mail_auth::Txt>>);
+
+impl mail_auth::ResolverCache<Box<str>, mail_auth::Txt> for TxtCache {
+    fn get<Q>(&self, name: &Q) -> Option<mail_auth::Txt>
+    where
+        Box<str>: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.0.lock().unwrap().get(name).cloned()
+    }
+
+    fn remove<Q>(&self, name: &Q) -> Option<mail_auth::Txt>
+    where
+        Box<str>: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.0.lock().unwrap().remove(name)
+    }
+
+    fn insert(&self, key: Box<str>, value: mail_auth::Txt, _valid_until: Instant) {
+        self.0.lock().unwrap().insert(key, value);
+    }
+}
+
+/// Verification against mail-auth's verifier on the same signed message, the key in memory
+/// for both (ours through `verify_with_keys`, mail-auth through its TXT cache), each parsing
+/// the message and checking every signature (`paired-verify/<key>/<size>`). mail-auth's
+/// verification is async: it runs on a current-thread runtime that never does I/O here.
+fn bench_verify(c: &mut Criterion) {
+    use mail_auth::common::parse::TxtRecordParser;
+    use mail_auth::common::verify::DomainKey;
+    use mail_auth::hickory_resolver::config::{ResolverConfig, ResolverOpts};
+    use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let auth = {
+        let _guard = rt.enter();
+        MessageAuthenticator::new(
+            ResolverConfig::from_name_servers(Vec::new()),
+            ResolverOpts::default(),
+        )
+        .expect("resolver without name servers")
+    };
+    let verifier = easydkim::Verifier::default();
+    for (name, file) in [("ed25519", "ed25519.pem"), ("rsa2048", "rsa2048.pem")] {
+        let k = key(file);
+        let record = k.dns_record();
+        let cache = TxtCache::default();
+        mail_auth::ResolverCache::insert(
+            &cache,
+            "sel._domainkey.example.com.".into(),
+            mail_auth::Txt::from(DomainKey::parse(record.as_bytes()).expect("mail-auth key")),
+            Instant::now() + Duration::from_secs(86_400),
+        );
+        for (label, size) in [("4k", 4 * 1024), ("100k", 100 * 1024)] {
+            let signed = Signer::new(k.clone(), "example.com", "sel")
+                .expect("signer")
+                .sign_message(&message(size, false))
+                .expect("sign");
+            let ours = || {
+                let r = verifier
+                    .verify_with_keys(&signed, |_| Ok(vec![record.clone()]))
+                    .expect("parse");
+                assert_eq!(r[0].status, easydkim::Status::Pass);
+                r
+            };
+            let theirs = || {
+                let m = AuthenticatedMessage::parse(&signed).expect("mail-auth parses");
+                let out = rt.block_on(auth.verify_dkim(Parameters::new(&m).with_txt_cache(&cache)));
+                assert_eq!(out[0].result(), &DkimResult::Pass);
+                out.len()
+            };
+            ours();
+            theirs();
+            let mut g = c.benchmark_group(format!("paired-verify/{name}/{label}"));
+            paired(
+                &mut g,
+                "easydkim|mail-auth",
+                ours,
+                "mail-auth|easydkim",
+                theirs,
+            );
+            g.finish();
+        }
+    }
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -638,6 +730,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_raw, bench_sign1k, bench_sign4k, bench_sizes, bench_body, bench_pair, bench_registry, bench_threads, bench_refresh, bench_paired
+    targets = bench_raw, bench_sign1k, bench_sign4k, bench_sizes, bench_body, bench_pair, bench_registry, bench_threads, bench_refresh, bench_paired, bench_verify
 }
 criterion_main!(benches);
