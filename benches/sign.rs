@@ -629,39 +629,11 @@ fn bench_refresh(c: &mut Criterion) {
     g.finish();
 }
 
-/// A TXT cache for mail-auth's verifier: the key record in memory, as ours gets it.
-#[derive(Default)]
-struct TxtCache(std::sync::Mutex<std::collections::HashMap<Box<str>, mail_auth::Txt>>);
-
-impl mail_auth::ResolverCache<Box<str>, mail_auth::Txt> for TxtCache {
-    fn get<Q>(&self, name: &Q) -> Option<mail_auth::Txt>
-    where
-        Box<str>: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
-        self.0.lock().unwrap().get(name).cloned()
-    }
-
-    fn remove<Q>(&self, name: &Q) -> Option<mail_auth::Txt>
-    where
-        Box<str>: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
-        self.0.lock().unwrap().remove(name)
-    }
-
-    fn insert(&self, key: Box<str>, value: mail_auth::Txt, _valid_until: Instant) {
-        self.0.lock().unwrap().insert(key, value);
-    }
-}
-
 /// Verification against mail-auth's verifier on the same signed message, the key in memory
 /// for both (ours through `verify_with_keys`, mail-auth through its TXT cache), each parsing
 /// the message and checking every signature (`paired-verify/<key>/<size>`). mail-auth's
 /// verification is async: it runs on a current-thread runtime that never does I/O here.
 fn bench_verify(c: &mut Criterion) {
-    use mail_auth::common::parse::TxtRecordParser;
-    use mail_auth::common::verify::DomainKey;
     use mail_auth::hickory_resolver::config::{ResolverConfig, ResolverOpts};
     use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters};
 
@@ -682,12 +654,7 @@ fn bench_verify(c: &mut Criterion) {
         let k = key(file);
         let record = k.dns_record();
         let cache = TxtCache::default();
-        mail_auth::ResolverCache::insert(
-            &cache,
-            "sel._domainkey.example.com.".into(),
-            mail_auth::Txt::from(DomainKey::parse(record.as_bytes()).expect("mail-auth key")),
-            Instant::now() + Duration::from_secs(86_400),
-        );
+        cache.publish("sel._domainkey.example.com", &record);
         for (label, size) in [("4k", 4 * 1024), ("100k", 100 * 1024)] {
             let signed = Signer::new(k.clone(), "example.com", "sel")
                 .expect("signer")
@@ -720,6 +687,10 @@ fn bench_verify(c: &mut Criterion) {
         }
     }
 }
+
+#[path = "txt_cache.rs"]
+mod txt_cache;
+use txt_cache::TxtCache;
 
 fn config() -> Criterion {
     Criterion::default()

@@ -10,24 +10,17 @@
 //! builds never compile mail-auth; `cargo test` at the repository root runs it. It reads the
 //! library's fixtures in `tests/data` and its RFC body model (`tests/it/model.rs`).
 
-use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::future::Future;
-use std::hash::Hash;
 use std::path::Path;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use easydkim::{sign_all, Canonicalization, Canonicalizer, Message, Profile, Signer, SigningKey};
 use mail_auth::common::crypto::{CryptoError, HashAlgorithm};
-use mail_auth::common::parse::TxtRecordParser;
-use mail_auth::common::resolver::ToFqdn;
-use mail_auth::common::verify::DomainKey;
 use mail_auth::dkim::{Canonicalization as MaCanon, DkimError};
 use mail_auth::hickory_resolver::config::{ResolverConfig, ResolverOpts};
 use mail_auth::{
     AuthenticatedMessage, DkimResult, DnsError, Error, MessageAuthenticator, Parameters,
-    ResolverCache, Txt,
 };
 
 use sha2::{Digest, Sha256};
@@ -40,6 +33,10 @@ const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data");
 
 #[path = "../../tests/it/fixtures.rs"]
 mod fixtures;
+
+#[path = "../txt_cache.rs"]
+mod txt_cache;
+use txt_cache::TxtCache;
 
 /// The integration tests' helpers (this suite uses `publish`; its `block_on` below shares
 /// one runtime across tests instead).
@@ -102,29 +99,6 @@ static KEY_CACHE: LazyLock<TxtCache> = LazyLock::new(|| {
     cache
 });
 
-/// A TXT cache mail-auth consults before any DNS query.
-#[derive(Default)]
-struct TxtCache(Mutex<HashMap<Box<str>, Txt>>);
-
-impl TxtCache {
-    /// Parses `record` as mail-auth would parse the DNS answer and stores it under the
-    /// name mail-auth looks up: lowercase, with a trailing dot (`ToFqdn`).
-    fn publish(&self, name: &str, record: &str) {
-        let key = DomainKey::parse(record.as_bytes())
-            .unwrap_or_else(|e| panic!("mail-auth rejects the key record for {name}: {e}"));
-        let fqdn = name.to_fqdn().into_owned().into_boxed_str();
-        assert!(
-            fqdn.contains("._domainkey.") && fqdn.ends_with('.'),
-            "{fqdn}"
-        );
-        self.insert(
-            fqdn,
-            Txt::from(key),
-            Instant::now() + Duration::from_secs(86_400),
-        );
-    }
-}
-
 /// mail-auth's outcome for each signature of `message` as `(d=, s=, result)`, the key
 /// records looked up in `dns` (which follows the tenant's CNAMEs) and handed to mail-auth's
 /// cache; a name without a record is left out, so mail-auth fails it locally.
@@ -155,28 +129,6 @@ fn mail_auth_outcomes(
             (d, s, o.result().clone())
         })
         .collect()
-}
-
-impl ResolverCache<Box<str>, Txt> for TxtCache {
-    fn get<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.0.lock().unwrap().get(name).cloned()
-    }
-
-    fn remove<Q>(&self, name: &Q) -> Option<Txt>
-    where
-        Box<str>: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.0.lock().unwrap().remove(name)
-    }
-
-    fn insert(&self, key: Box<str>, value: Txt, _valid_until: Instant) {
-        self.0.lock().unwrap().insert(key, value);
-    }
 }
 
 fn block_on<F: Future>(f: F) -> F::Output {
