@@ -167,18 +167,15 @@ fn rsa_public_key(bytes: &[u8]) -> Result<rsa::PublicKey, KeyError> {
         Err(_) => bytes,
     };
     let key = rsa::pkcs1::RsaPublicKeyRef::from_der(pkcs1).map_err(malformed)?;
-    let n = key.modulus.as_bytes();
-    let bits = n
-        .iter()
-        .position(|&b| b != 0)
-        .map_or(0, |i| (n.len() - i) * 8 - n[i].leading_zeros() as usize);
+    // Copying the modulus in is cheap at any size; the Montgomery set-up below is not.
+    let n = rsa::BoxedUint::from_be_slice_vartime(key.modulus.as_bytes());
+    let bits = n.bit_width() as usize;
     if bits > MAX_RSA_BITS {
         return Err(KeyError::RsaSize {
             bits,
             reason: "larger than the 4096-bit maximum",
         });
     }
-    let n = rsa::BoxedUint::from_be_slice_vartime(n);
     let e = rsa::BoxedUint::from_be_slice_vartime(key.public_exponent.as_bytes());
     rsa::PublicKey::new_with_size_limits(n, e, 1..=MAX_RSA_BITS).map_err(|e| KeyError::Malformed {
         format: "RSA public",
