@@ -11,7 +11,7 @@ use crate::failure::FailureReason;
 use crate::key::Algorithm;
 use crate::message::HeaderField;
 use crate::names::DomainName;
-use crate::tag_list::{parse_tag_list, strip_fws};
+use crate::tag_list::{parse_tag_list, strip_fws, strip_fws_bytes};
 
 /// Longest line the signer emits (RFC 5322 2.1.1 recommends 78).
 pub const MAX_LINE: usize = 78;
@@ -158,7 +158,7 @@ pub(crate) struct Partial {
 
 fn b64_decode(tag: &'static str, v: &str) -> Result<Vec<u8>, FailureReason> {
     base64::engine::general_purpose::STANDARD
-        .decode(strip_fws(v))
+        .decode(strip_fws_bytes(v))
         .map_err(|e| FailureReason::InvalidTag {
             tag,
             detail: format!("bad base64: {e}"),
@@ -221,7 +221,13 @@ pub(crate) fn parse_signature(
     let get = |n: &str| tags.iter().find(|t| t.name == n);
     partial.domain = get("d").map(|t| t.value.to_string());
     partial.selector = get("s").map(|t| strip_fws(t.value));
-    partial.header_b = get("b").map(|t| strip_fws(t.value).chars().take(8).collect());
+    partial.header_b = get("b").map(|t| {
+        t.value
+            .chars()
+            .filter(|&c| !matches!(c, ' ' | '\t' | '\r' | '\n'))
+            .take(8)
+            .collect()
+    });
     partial.identity = get("i").map(|t| t.value.to_string());
 
     let require = |n: &'static str| get(n).ok_or(FailureReason::MissingTag(n));

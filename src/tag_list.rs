@@ -82,5 +82,17 @@ fn is_fws(c: char) -> bool {
 
 /// Removes all folding whitespace (for base64 values and colon lists).
 pub(crate) fn strip_fws(s: &str) -> String {
-    s.chars().filter(|&c| !is_fws(c)).collect()
+    // FWS is ASCII, so removing its bytes keeps the text valid UTF-8; most values have none.
+    let bytes = strip_fws_bytes(s);
+    String::from_utf8(bytes).unwrap_or_else(|_| s.chars().filter(|&c| !is_fws(c)).collect())
+}
+
+/// [`strip_fws`] as bytes (for base64 values, which are decoded as bytes).
+pub(crate) fn strip_fws_bytes(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    out.extend(
+        s.bytes()
+            .filter(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n')),
+    );
+    out
 }

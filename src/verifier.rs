@@ -11,6 +11,7 @@
 //! permerror, with a typed [`FailureReason`].
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
@@ -25,6 +26,7 @@ use crate::key::{Algorithm, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
 use crate::key_record::{KeyRecord, KeyRecordError};
 use crate::message::{Limits, Message};
 use crate::names::DomainName;
+use crate::sync;
 
 /// What to do with a signature whose `l=` leaves part of the body unsigned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -355,15 +357,59 @@ pub enum KeyLookupError {
 }
 
 /// An RFC 6376 verifier.
+///
+/// A verifier keeps the key records it has parsed (at most 256, by their exact TXT text;
+/// clones share them): a receiver meets the same few records again and again, and parsing
+/// one (base64, an RSA modulus's arithmetic set-up, an Ed25519 point decompression) costs
+/// more than canonicalizing and hashing a small message. The lookup still runs for every
+/// signature, so a changed or revoked record takes effect at once.
 #[derive(Clone, Debug, Default)]
 pub struct Verifier {
     options: VerifyOptions,
+    keys: KeyCache,
+}
+
+/// Parsed key records by their TXT text, bounded (see [`Verifier`]).
+#[derive(Clone, Default)]
+struct KeyCache(Arc<RwLock<HashMap<Box<str>, Arc<KeyRecord>, foldhash::fast::RandomState>>>);
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyCache({} records)", sync::read(&self.0).len())
+    }
+}
+
+impl KeyCache {
+    /// Records kept at most; when full, an arbitrary one makes room.
+    const ENTRIES: usize = 256;
+    /// Longer texts are parsed every time (an RSA-4096 record is about 750 bytes).
+    const MAX_TEXT: usize = 4096;
+
+    fn parse(&self, txt: &str) -> Result<Arc<KeyRecord>, KeyRecordError> {
+        if let Some(r) = sync::read(&self.0).get(txt) {
+            return Ok(Arc::clone(r));
+        }
+        let record = Arc::new(KeyRecord::parse(txt)?);
+        if txt.len() <= Self::MAX_TEXT {
+            let mut map = sync::write(&self.0);
+            if map.len() >= Self::ENTRIES {
+                if let Some(old) = map.keys().next().cloned() {
+                    map.remove(&old);
+                }
+            }
+            map.insert(txt.into(), Arc::clone(&record));
+        }
+        Ok(record)
+    }
 }
 
 impl Verifier {
     /// A verifier with the given options.
     pub fn new(options: VerifyOptions) -> Self {
-        Verifier { options }
+        Verifier {
+            options,
+            keys: KeyCache::default(),
+        }
     }
 
     /// The options.
@@ -437,7 +483,15 @@ impl Verifier {
                         Some((status, reason)) => VerificationResult::new(status, Some(reason)),
                         None => {
                             let answer = lookup(&name);
-                            verify_parsed(&msg, &sig, &name, answer, opts, &mut body_hashes)
+                            verify_parsed(
+                                &msg,
+                                &sig,
+                                &name,
+                                answer,
+                                opts,
+                                &self.keys,
+                                &mut body_hashes,
+                            )
                         }
                     };
                     r.identity = Some(sig.identity.clone());
@@ -470,6 +524,7 @@ fn verify_parsed(
     name: &str,
     answer: KeyLookup,
     opts: &VerifyOptions,
+    keys: &KeyCache,
     body_hashes: &mut HashMap<(Canonicalization, Option<u64>), BodyHash>,
 ) -> VerificationResult {
     let perm = |r| VerificationResult::new(Status::PermError, Some(r));
@@ -490,7 +545,7 @@ fn verify_parsed(
     let mut first_err = None;
     let mut record = None;
     for txt in &records {
-        match KeyRecord::parse(txt) {
+        match keys.parse(txt) {
             Ok(r) => {
                 record = Some(r);
                 break;
@@ -657,4 +712,35 @@ pub(crate) fn self_check(
         hashes.insert((*c, Some(bh.canonical_length)), *bh);
     }
     check_with_key(msg, &sig, &record, &opts, &mut hashes).status == Status::Pass
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parsed-record cache never holds more than its bound, and texts over the size
+    /// limit are parsed without being kept.
+    #[test]
+    fn key_cache_is_bounded() {
+        let cache = KeyCache::default();
+        let key = crate::key::SigningKey::from_ed25519_seed_base64(
+            "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=",
+        )
+        .unwrap();
+        let record = key.dns_record();
+        for i in 0..(KeyCache::ENTRIES + 50) {
+            let text = format!("{record}; n{i}=x");
+            assert!(cache.parse(&text).unwrap().key.is_some());
+            assert!(sync::read(&cache.0).len() <= KeyCache::ENTRIES);
+        }
+        assert_eq!(sync::read(&cache.0).len(), KeyCache::ENTRIES);
+        let long = format!("{record}; n={}", "x".repeat(KeyCache::MAX_TEXT));
+        let before = sync::read(&cache.0).len();
+        assert!(cache.parse(&long).is_ok());
+        assert!(!sync::read(&cache.0).contains_key(long.as_str()));
+        assert_eq!(sync::read(&cache.0).len(), before);
+        // Errors are not kept.
+        assert!(cache.parse("v=DKIM1; k=ed25519; p=!!").is_err());
+        assert!(!sync::read(&cache.0).contains_key("v=DKIM1; k=ed25519; p=!!"));
+    }
 }

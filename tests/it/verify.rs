@@ -565,3 +565,83 @@ fn key_record_errors_are_typed() {
         "{results:?}"
     );
 }
+
+/// One verifier keeps the key records it parsed, but every verification still asks DNS:
+/// a record replaced by another key, revoked, or gone takes effect on the next message,
+/// and clones of the verifier answer the same.
+#[test]
+fn a_verifier_follows_record_changes_across_messages() {
+    let (ed_signer, _) = ed();
+    let signed = ed_signer.sign_message(MSG).unwrap();
+    let record = |pem: &[u8]| vec![SigningKey::load(pem).unwrap().dns_record()];
+    let ed_record = record(include_bytes!("../data/keys/ed25519.pem"));
+    let rsa_record = record(include_bytes!("../data/keys/rsa1024.pem"));
+    let verifier = Verifier::new(VerifyOptions::default().with_now(Some(NOW)));
+    let clone = verifier.clone();
+    for _ in 0..3 {
+        for v in [&verifier, &clone] {
+            let pass = one(v
+                .verify_with_keys(&signed, |_| Ok(ed_record.clone()))
+                .unwrap());
+            assert_eq!(pass.status, Status::Pass, "{pass:?}");
+            let other = one(v
+                .verify_with_keys(&signed, |_| Ok(rsa_record.clone()))
+                .unwrap());
+            assert_eq!(other.status, Status::PermError, "{other:?}");
+            assert!(
+                matches!(other.reason, Some(FailureReason::KeyTypeMismatch { .. })),
+                "{other:?}"
+            );
+            let revoked = one(v
+                .verify_with_keys(&signed, |_| Ok(vec!["v=DKIM1; k=ed25519; p=".to_string()]))
+                .unwrap());
+            assert_eq!(revoked.reason, Some(FailureReason::KeyRevoked));
+            // The same key with a different record text (h=sha1 only) is refused.
+            let sha1_only = format!("{}; h=sha1", ed_record[0]);
+            let refused = one(v
+                .verify_with_keys(&signed, |_| Ok(vec![sha1_only.clone()]))
+                .unwrap());
+            assert_eq!(refused.status, Status::PermError, "{refused:?}");
+        }
+    }
+}
+
+/// Many distinct key records through one verifier: each verifies against its own key and
+/// fails against a neighbour's (the parsed-record cache is bounded and keyed by the text).
+#[test]
+fn a_verifier_keeps_keys_apart_over_many_records() {
+    let verifier = Verifier::new(VerifyOptions::default().with_now(Some(NOW)));
+    let mut previous: Option<String> = None;
+    for i in 0..300u32 {
+        let mut seed = [0u8; 32];
+        seed[..4].copy_from_slice(&i.to_le_bytes());
+        let b64 = base64_seed(&seed);
+        let key = SigningKey::from_ed25519_seed_base64(&b64).unwrap();
+        let record = key.dns_record();
+        let signed = Signer::new(key, "example.com", "sel")
+            .unwrap()
+            .signing_time(Some(NOW - 60))
+            .sign_message(MSG)
+            .unwrap();
+        let r = one(verifier
+            .verify_with_keys(&signed, |_| Ok(vec![record.clone()]))
+            .unwrap());
+        assert_eq!(r.status, Status::Pass, "record {i}: {r:?}");
+        if let Some(p) = &previous {
+            let r = one(verifier
+                .verify_with_keys(&signed, |_| Ok(vec![p.clone()]))
+                .unwrap());
+            assert_eq!(
+                r.reason,
+                Some(FailureReason::SignatureMismatch),
+                "record {i} against its neighbour"
+            );
+        }
+        previous = Some(record);
+    }
+}
+
+fn base64_seed(seed: &[u8; 32]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(seed)
+}
