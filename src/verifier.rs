@@ -371,7 +371,9 @@ pub struct Verifier {
 
 /// Parsed key records by their TXT text, bounded (see [`Verifier`]).
 #[derive(Clone, Default)]
-struct KeyCache(Arc<RwLock<HashMap<Box<str>, Arc<KeyRecord>, foldhash::fast::RandomState>>>);
+struct KeyCache(Arc<RwLock<ParsedRecords>>);
+
+type ParsedRecords = HashMap<Box<str>, Arc<KeyRecord>, foldhash::fast::RandomState>;
 
 impl std::fmt::Debug for KeyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
