@@ -255,6 +255,11 @@ impl RegistryStore for PgStore {
                 }
             }
             *guard = None;
+            tracing::warn!(
+                target: "easydkim::shared",
+                region,
+                "leader lock session lost: this node no longer holds the refresher lock"
+            );
         }
         let attempt = async {
             let client = connect(&self.config).await?;
@@ -282,6 +287,11 @@ impl RegistryStore for PgStore {
         match tokio::time::timeout(self.options.operation_timeout, attempt).await {
             Ok(Ok(Some(client))) => {
                 *guard = Some((region.to_string(), client));
+                tracing::info!(
+                    target: "easydkim::shared",
+                    region,
+                    "acquired the refresher advisory lock"
+                );
                 Ok(true)
             }
             Ok(Ok(None)) => Ok(false),
@@ -295,6 +305,11 @@ impl RegistryStore for PgStore {
         if matches!(&*guard, Some((r, _)) if r == region) {
             // Closing the session releases its advisory locks.
             *guard = None;
+            tracing::info!(
+                target: "easydkim::shared",
+                region,
+                "released the refresher advisory lock"
+            );
         }
         Ok(())
     }
