@@ -616,3 +616,213 @@ fn node_config() -> easydkim::RegistryConfig {
     c.key_spec = easydkim::KeySpec::Ed25519;
     c
 }
+
+// ---------------------------------------------------------------------------------------
+// Shared stores: writes, leadership, the follower's retries
+// ---------------------------------------------------------------------------------------
+
+/// A file store that can be made unreachable.
+#[cfg(feature = "serde")]
+struct FlakyStore {
+    inner: easydkim::store::FileRegistryStore,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(feature = "serde")]
+impl FlakyStore {
+    fn check(&self) -> Result<(), easydkim::shared::SharedError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(easydkim::shared::SharedError::Unavailable {
+                reason: "store is down".into(),
+                source: None,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+#[async_trait]
+impl easydkim::shared::RegistryStore for FlakyStore {
+    async fn load(
+        &self,
+        config: &easydkim::RegistryConfig,
+    ) -> Result<easydkim::shared::Loaded, easydkim::shared::SharedError> {
+        self.check()?;
+        self.inner.load(config).await
+    }
+    async fn commit(
+        &self,
+        config: &easydkim::RegistryConfig,
+        changes: &[easydkim::shared::VersionedChange],
+        events: &[easydkim::Event],
+    ) -> Result<easydkim::shared::Committed, easydkim::shared::SharedError> {
+        self.check()?;
+        self.inner.commit(config, changes, events).await
+    }
+    async fn changes_since(
+        &self,
+        config: &easydkim::RegistryConfig,
+        cursor: u64,
+    ) -> Result<easydkim::shared::ChangesSince, easydkim::shared::SharedError> {
+        self.check()?;
+        self.inner.changes_since(config, cursor).await
+    }
+    async fn wait_for_changes(&self, timeout: std::time::Duration) -> bool {
+        tokio::time::sleep(timeout).await;
+        false
+    }
+    async fn undelivered_events(
+        &self,
+        region: &str,
+        limit: usize,
+    ) -> Result<Vec<easydkim::shared::StoredEvent>, easydkim::shared::SharedError> {
+        self.inner.undelivered_events(region, limit).await
+    }
+    async fn mark_delivered(&self, ids: &[u64]) -> Result<(), easydkim::shared::SharedError> {
+        self.inner.mark_delivered(ids).await
+    }
+}
+
+#[cfg(feature = "serde")]
+fn flaky_node(
+    name: &str,
+    options: easydkim::shared::SharedOptions,
+) -> (Arc<FlakyStore>, easydkim::shared::SharedRegistry, impl Drop) {
+    let dir = crate::store::temp_dir(name);
+    let store = Arc::new(FlakyStore {
+        inner: easydkim::store::FileRegistryStore::new(dir.join("registry.json")),
+        down: Default::default(),
+    });
+    let node = block_on(easydkim::shared::SharedRegistry::open(
+        node_config(),
+        store.clone(),
+        options,
+    ))
+    .expect("open");
+    (store, node, dir)
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn store_writes_and_leadership_are_logged() {
+    let (store, node, _dir) = flaky_node("observability-writes", Default::default());
+    let capture = Capture::default();
+    capture.run(|| {
+        block_on(node.mutate(|r| r.create_domain("example.com", T0))).expect("create");
+        let dns = StaticDns::new();
+        block_on(node.refresh(&dns, T0 + H))
+            .expect("refresh")
+            .expect("leader");
+        block_on(node.refresh(&dns, T0 + 2 * H))
+            .expect("refresh")
+            .expect("leader");
+        block_on(node.resign()).expect("resign");
+        store.down.store(true, Ordering::SeqCst);
+        block_on(node.mutate(|r| r.set_signing_enabled("example.com", false)))
+            .expect_err("store down");
+    });
+    let events = capture.events();
+    let store_events: Vec<_> = events
+        .iter()
+        .filter(|e| e.target == "easydkim::store")
+        .collect();
+    let ok = store_events
+        .iter()
+        .find(|e| e.message() == "store write committed")
+        .expect("a committed write");
+    assert_eq!(ok.level, Level::DEBUG);
+    assert_eq!(ok.field("identity"), Some("example.com"));
+    assert_eq!(ok.field("changes"), Some("1"));
+    let failed = store_events
+        .iter()
+        .find(|e| e.message() == "store write failed")
+        .expect("a failed write");
+    assert_eq!(failed.level, Level::ERROR);
+    assert_eq!(failed.field("identity"), Some("example.com"));
+    assert!(failed
+        .field("error")
+        .is_some_and(|e| e.contains("store is down")));
+
+    let leader: Vec<_> = events
+        .iter()
+        .filter(|e| e.target == "easydkim::shared" && e.field("leader").is_some())
+        .map(|e| (e.level, e.field("leader").unwrap_or("").to_string()))
+        .collect();
+    // Became leader at the first refresh (not again at the second), stopped at resign.
+    assert_eq!(
+        leader,
+        [
+            (Level::INFO, "true".to_string()),
+            (Level::INFO, "false".to_string())
+        ]
+    );
+}
+
+/// `follow` logs each failed sync at WARN with the growing backoff, and INFO once the
+/// store answers again.
+#[cfg(feature = "serde")]
+#[test]
+fn follow_logs_failures_and_backs_off() {
+    use std::time::Duration;
+    let options = easydkim::shared::SharedOptions {
+        retry_delay: Duration::from_millis(8),
+        max_retry_delay: Duration::from_millis(40),
+        poll_interval: Duration::from_millis(10),
+        ..Default::default()
+    };
+    let (store, node, _dir) = flaky_node("observability-follow", options);
+    store.down.store(true, Ordering::SeqCst);
+    let capture = Capture::default();
+    capture.run(|| {
+        block_on(async {
+            tokio::select! {
+                () = node.follow() => unreachable!("follow returns never"),
+                () = async {
+                    // Down until six failures were logged, then up for a while.
+                    let failures = || capture
+                        .events()
+                        .iter()
+                        .filter(|e| e.message() == "sync with the store failed")
+                        .count();
+                    for _ in 0..500 {
+                        if failures() >= 6 {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    store.down.store(false, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                } => {}
+            }
+        });
+    });
+    let events = capture.events();
+    let failures: Vec<_> = events
+        .iter()
+        .filter(|e| e.message() == "sync with the store failed")
+        .collect();
+    assert!(failures.len() >= 6, "{events:#?}");
+    for (n, e) in failures.iter().enumerate() {
+        assert_eq!(e.level, Level::WARN);
+        assert_eq!(e.target, "easydkim::shared");
+        assert_eq!(e.field("failures"), Some((n + 1).to_string().as_str()));
+        assert!(e
+            .field("error")
+            .is_some_and(|m| m.contains("store is down")));
+        let retry: u64 = e.field("retry_in_ms").expect("retry").parse().expect("ms");
+        let ceiling = (8u64 << n.min(20)).min(40);
+        assert!(retry <= ceiling, "failure {n}: {retry} ms > {ceiling} ms");
+    }
+    let back = events
+        .iter()
+        .find(|e| e.message() == "store reachable again")
+        .expect("recovery logged");
+    assert_eq!(back.level, Level::INFO);
+    assert_eq!(
+        back.field("failures"),
+        Some(failures.len().to_string().as_str())
+    );
+    assert!(events.iter().all(|e| e.level != Level::ERROR));
+}
