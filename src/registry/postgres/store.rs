@@ -253,13 +253,19 @@ impl RegistryStore for PgStore {
                 if alive {
                     return Ok(true);
                 }
+                tracing::warn!(
+                    target: "easydkim::shared",
+                    region,
+                    "leader lock session lost: this node no longer holds the refresher lock"
+                );
+            } else {
+                tracing::info!(
+                    target: "easydkim::shared",
+                    region = %r,
+                    "released the refresher advisory lock (leading another region)"
+                );
             }
             *guard = None;
-            tracing::warn!(
-                target: "easydkim::shared",
-                region,
-                "leader lock session lost: this node no longer holds the refresher lock"
-            );
         }
         let attempt = async {
             let client = connect(&self.config).await?;
