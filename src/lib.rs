@@ -173,9 +173,9 @@ pub use registry::{
     IdentityName, IdentityRegistry, KeyRole, KeySlot, LastError, MailTransport, Notifier,
     OsTokenSource, OutgoingEmail, Publisher, Purpose, RecipientFn, RecordChange, RecordType,
     RefreshReport, Regions, RegistryConfig, RegistryError, Resolution, RotationPhase,
-    RotationState, RotationStep, SignOutcome, SigningChoice, State, StepOutcome, TenantSignature,
-    TestEmailReport, TestSignature, Token, TokenSource, UnsignedReason, VerificationInfo,
-    VerificationStatus, KEY_SPEC_CHANGE_INTERVAL,
+    RotationState, RotationStep, SignCounts, SignOutcome, SigningChoice, SigningStats, State,
+    StepOutcome, TenantSignature, TestEmailReport, TestSignature, Token, TokenSource,
+    UnsignedCounts, UnsignedReason, VerificationInfo, VerificationStatus, KEY_SPEC_CHANGE_INTERVAL,
 };
 
 // DNS.

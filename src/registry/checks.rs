@@ -23,7 +23,10 @@ pub(crate) enum Observation {
 }
 
 impl Observation {
-    pub(crate) fn from_dns(e: &DnsError) -> Self {
+    /// What a failed lookup of `name` (of type `record_type`) means for a check; the
+    /// failure is logged (see [`observe::dns_error`](super::observe::dns_error)).
+    pub(crate) fn from_dns(e: &DnsError, name: &str, record_type: &'static str) -> Self {
+        super::observe::dns_error(e, name, record_type);
         match e {
             DnsError::NoSuchName => Observation::Missing(LastError::HostNotFound),
             DnsError::NoRecords => Observation::Missing(LastError::TypeNotFound),
@@ -160,7 +163,7 @@ async fn check_txt_token(
                 return Observation::Found
             }
             Ok(_) => Observation::Missing(LastError::InvalidValue),
-            Err(e) => Observation::from_dns(&e),
+            Err(e) => Observation::from_dns(&e, &name, "TXT"),
         };
         results.push(obs);
     }
@@ -189,9 +192,9 @@ async fn check_cname(
             }
             Ok(_) => Observation::Missing(LastError::InvalidValue),
             Err(DnsError::NoRecords) => Observation::Missing(LastError::TypeNotFound),
-            Err(e) => Observation::from_dns(&e),
+            Err(e) => Observation::from_dns(&e, name, "TXT"),
         },
-        Err(e) => Observation::from_dns(&e),
+        Err(e) => Observation::from_dns(&e, name, "CNAME"),
     }
 }
 
@@ -256,7 +259,7 @@ async fn check_dkim(
             let obs = match dns.txt(&name).await {
                 Ok(values) if values.iter().any(|v| record_has_key(v, &p)) => Observation::Found,
                 Ok(_) => Observation::Missing(LastError::InvalidValue),
-                Err(e) => Observation::from_dns(&e),
+                Err(e) => Observation::from_dns(&e, &name, "TXT"),
             };
             DkimObservation {
                 keys: obs,

@@ -215,6 +215,7 @@ impl IdentityRegistry {
     }
 
     pub(crate) fn queue(&self, events: Vec<Event>) {
+        events.iter().for_each(super::observe::transition);
         crate::sync::lock(&self.queued).extend(events);
     }
 

@@ -18,6 +18,7 @@ mod key_length;
 mod lifecycle;
 mod method;
 mod notify;
+mod observe;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
@@ -34,6 +35,7 @@ mod sign;
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub mod snapshot;
 mod state;
+mod stats;
 mod status;
 #[cfg(feature = "serde")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
@@ -60,6 +62,7 @@ pub use resolve::{ChainStep, Decision, Resolution, SigningChoice, StepOutcome, U
 pub use rotation::RotationStep;
 pub use sign::{SignOutcome, TenantSignature};
 pub use state::{Change, State};
+pub use stats::{SignCounts, SigningStats, UnsignedCounts};
 pub use status::{
     Check, Event, IdentityName, LastError, RotationPhase, VerificationInfo, VerificationStatus,
 };
@@ -117,6 +120,8 @@ pub struct IdentityRegistry {
     /// order: the explicit change values a [`SharedRegistry`](shared::SharedRegistry)
     /// commits to its store and then applies to its own registry.
     journal: Option<std::sync::Mutex<Vec<Change>>>,
+    /// The registry's total signing counters (each identity's are in its index entry).
+    counters: stats::Counters,
 }
 
 impl std::fmt::Debug for IdentityRegistry {
@@ -138,14 +143,22 @@ impl IdentityRegistry {
         Self::with_state(config, State::default())
     }
 
-    /// A registry over an existing state (e.g. restored from a snapshot).
-    pub fn with_state(config: RegistryConfig, state: State) -> Self {
+    /// A registry over an existing state (e.g. restored from a snapshot). Its signing
+    /// counters start at zero, even if `state` came from another registry.
+    pub fn with_state(config: RegistryConfig, mut state: State) -> Self {
+        state.detach_counters();
+        Self::over(config, state)
+    }
+
+    /// A registry over `state`, sharing the signing counters `state` holds.
+    fn over(config: RegistryConfig, state: State) -> Self {
         IdentityRegistry {
             config,
             state: RwLock::new(Arc::new(state)),
             notifier: RwLock::new(None),
             queued: std::sync::Mutex::new(Vec::new()),
             journal: None,
+            counters: stats::Counters::default(),
         }
     }
 
@@ -154,7 +167,7 @@ impl IdentityRegistry {
     pub(crate) fn journaling(config: RegistryConfig, state: State) -> Self {
         IdentityRegistry {
             journal: Some(std::sync::Mutex::new(Vec::new())),
-            ..Self::with_state(config, state)
+            ..Self::over(config, state)
         }
     }
 

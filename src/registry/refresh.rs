@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use tracing::Instrument;
 
 use crate::dns::DnsVerifier;
 
@@ -44,10 +45,26 @@ impl IdentityRegistry {
     /// [`RegistryConfig::rotation_age`], switches once the next key is visible, and gives
     /// the freed token a fresh key after the overlap; each step is an event with
     /// [`Check::Rotation`].
+    ///
+    /// Traced as an INFO span `refresh` (target `easydkim::refresh`, field `region`) with
+    /// one INFO span `check` per identity checked (field `identity`), around its lookups and
+    /// any rotation step; each transition is an INFO event (see the README, "Operating it").
     pub async fn refresh(&self, dns: &dyn DnsVerifier, now: u64) -> RefreshReport {
+        let span = tracing::info_span!(target: "easydkim::refresh", "refresh", region = %self.config.region);
+        self.refresh_inner(dns, now).instrument(span).await
+    }
+
+    async fn refresh_inner(&self, dns: &dyn DnsVerifier, now: u64) -> RefreshReport {
         let snapshot = self.snapshot();
         let results = collect(&self.config, dns, &snapshot, now).await;
         let report = self.apply_results(results, now);
+        tracing::debug!(
+            target: "easydkim::refresh",
+            checked = report.checked,
+            transitions = report.events.len(),
+            rotations = report.rotations.len(),
+            "refresh applied"
+        );
         self.flush_notifications().await;
         if let Some(n) = self.notifier() {
             for e in &report.events {
@@ -74,6 +91,7 @@ impl IdentityRegistry {
                     continue;
                 }
                 let t = transition(&self.config, current, result, now);
+                t.events.iter().for_each(super::observe::transition);
                 report.events.extend(t.events);
                 if let Some(step) = t.rotation {
                     report.rotations.push((t.next.name.clone(), step));
@@ -104,8 +122,10 @@ async fn collect(
         }
     }
     let budget = config.check_budget;
-    let checked: Vec<_> =
-        futures_util::stream::iter(to_check.into_iter().map(|identity| async move {
+    let checked: Vec<_> = futures_util::stream::iter(to_check.into_iter().map(|identity| {
+        let span =
+            tracing::info_span!(target: "easydkim::refresh", "check", identity = %identity.name);
+        async move {
             let seen = lookups(config, dns, &identity, now);
             let seen = match futures_util::future::select(
                 Box::pin(seen),
@@ -114,13 +134,23 @@ async fn collect(
             .await
             {
                 futures_util::future::Either::Left((r, _)) => r,
-                futures_util::future::Either::Right(_) => (CheckResult::transient(&identity), None),
+                futures_util::future::Either::Right(_) => {
+                    tracing::warn!(
+                        target: "easydkim::dns",
+                        budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
+                        dns.class = "transient",
+                        "check budget exceeded; counted as a transient DNS failure"
+                    );
+                    (CheckResult::transient(&identity), None)
+                }
             };
             (identity, Some(seen))
-        }))
-        .buffer_unordered(config.refresh_concurrency.max(1))
-        .collect()
-        .await;
+        }
+        .instrument(span)
+    }))
+    .buffer_unordered(config.refresh_concurrency.max(1))
+    .collect()
+    .await;
     results.extend(checked);
     results
 }
@@ -136,7 +166,20 @@ async fn lookups(
     let check = checks::check_identity(dns, config, identity);
     let rotation = async {
         match rotation::prepare(config, identity, rotation::Trigger::Auto, now) {
-            Ok(Some(prep)) => rotation::execute(dns, prep).await.ok(),
+            Ok(Some(prep)) => {
+                let span = tracing::info_span!(target: "easydkim::rotation", "rotation_step", trigger = "auto");
+                match rotation::execute(dns, prep).instrument(span).await {
+                    Ok(prepared) => Some(prepared),
+                    Err(e) => {
+                        tracing::warn!(
+                            target: "easydkim::rotation",
+                            error = %e,
+                            "automatic rotation step failed"
+                        );
+                        None
+                    }
+                }
+            }
             _ => None,
         }
     };

@@ -17,8 +17,10 @@ use crate::key::SigningKey;
 use crate::names::{parent_str, untagged_local, DomainName, EmailAddress};
 
 use super::identity::{DkimSetup, Identity};
+use super::stats::Counters;
 use super::status::{Check, IdentityName, NameRef, VerificationStatus};
 use super::State;
+use std::sync::Arc;
 
 /// Why a message goes out unsigned.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -168,6 +170,9 @@ pub(crate) struct Keys {
     /// Dual signing: the selector and Ed25519 key of the second signature, when its CNAME
     /// is verified.
     pub(crate) dual: Option<(String, SigningKey)>,
+    /// The signing counters of the identity the decision is counted for (see
+    /// [`SigningStats`](super::SigningStats)), if any.
+    pub(crate) stats: Option<Arc<Counters>>,
 }
 
 /// Resolves `address` against the identities; returns the keys to sign with, if any.
@@ -199,19 +204,22 @@ pub(crate) fn resolve_parts(
     let mut verified_seen = false;
     // The most specific verified candidate, borrowed until a decision needs it.
     let mut governing: Option<&IdentityName> = None;
-    // The most specific registered candidate that is not verified.
-    let mut unverified: Option<&Identity> = None;
+    // Its signing counters.
+    let mut governing_stats: Option<&Arc<Counters>> = None;
+    // The most specific registered candidate that is not verified, and its counters.
+    let mut unverified: Option<(&Identity, &Arc<Counters>)> = None;
     for key in candidates(local, domain) {
-        let Some(identity) = identities.lookup(key) else {
+        let Some(entry) = identities.lookup(key) else {
             chain.push(ChainStep {
                 candidate: key.to_name(),
                 outcome: StepOutcome::NotRegistered,
             });
             continue;
         };
+        let identity = &entry.identity;
         let candidate = identity.name.clone();
         if !identity.verification.is_verified(now, grace) {
-            unverified.get_or_insert(identity);
+            unverified.get_or_insert((identity, &entry.stats));
             chain.push(ChainStep {
                 candidate,
                 outcome: StepOutcome::NotVerified(identity.status()),
@@ -220,6 +228,7 @@ pub(crate) fn resolve_parts(
         }
         verified_seen = true;
         let governing_identity = *governing.get_or_insert(&identity.name);
+        governing_stats.get_or_insert(&entry.stats);
         if !identity.signing_enabled {
             chain.push(ChainStep {
                 candidate: candidate.clone(),
@@ -228,7 +237,11 @@ pub(crate) fn resolve_parts(
             let decision = Decision::Unsigned(UnsignedReason::SigningDisabled {
                 identity: candidate,
             });
-            return (Resolution { decision, chain }, Keys::default());
+            let keys = Keys {
+                stats: Some(entry.stats.clone()),
+                ..Keys::default()
+            };
+            return (Resolution { decision, chain }, keys);
         }
         match (&identity.dkim, identity.domain()) {
             (Some(setup), Some(domain)) => {
@@ -260,6 +273,7 @@ pub(crate) fn resolve_parts(
                         Keys {
                             main: Some(key.clone()),
                             dual,
+                            stats: governing_stats.cloned(),
                         },
                     );
                 }
@@ -267,7 +281,11 @@ pub(crate) fn resolve_parts(
                     identity: identity.name.clone(),
                     status,
                 });
-                return (Resolution { decision, chain }, Keys::default());
+                let keys = Keys {
+                    stats: Some(entry.stats.clone()),
+                    ..Keys::default()
+                };
+                return (Resolution { decision, chain }, keys);
             }
             _ => chain.push(ChainStep {
                 candidate,
@@ -275,9 +293,14 @@ pub(crate) fn resolve_parts(
             }),
         }
     }
+    let mut stats = None;
     let reason = match (verified_seen, unverified) {
-        (true, _) => UnsignedReason::NoDkimSetup,
-        (false, Some(identity)) => {
+        (true, _) => {
+            stats = governing_stats.cloned();
+            UnsignedReason::NoDkimSetup
+        }
+        (false, Some((identity, identity_stats))) => {
+            stats = Some(identity_stats.clone());
             // The check that holds it back: DKIM when it has a setup that is not verified
             // (for Easy DKIM both move together), else ownership.
             let dkim_unverified =
@@ -300,6 +323,9 @@ pub(crate) fn resolve_parts(
             decision: Decision::Unsigned(reason),
             chain,
         },
-        Keys::default(),
+        Keys {
+            stats,
+            ..Keys::default()
+        },
     )
 }

@@ -10,6 +10,8 @@ use super::identity::{DkimSetup, EasyKey, EasyState, Identity, KeyRole, Rotation
 use super::records::RecordChange;
 use super::records::{key_record, operator_records_of};
 use super::rules::{self, domainkey_name};
+use tracing::Instrument;
+
 use super::status::{Check, Event, IdentityName, LastError, RotationPhase, VerificationStatus};
 use super::{IdentityRegistry, RegistryConfig, RegistryError};
 
@@ -237,7 +239,7 @@ pub(crate) async fn execute(dns: &dyn DnsVerifier, prep: Prep) -> Result<Prepare
                     Observation::Found
                 }
                 Ok(_) => Observation::Missing(LastError::InvalidValue),
-                Err(e) => Observation::from_dns(&e),
+                Err(e) => Observation::from_dns(&e, &name, "TXT"),
             };
             Prepared::Lookup {
                 token,
@@ -496,6 +498,26 @@ impl IdentityRegistry {
     /// Errors: unknown identity, not a domain, no DKIM setup or not Easy DKIM, a replica
     /// (rotate its parent), a key that cannot be generated.
     pub async fn rotate(
+        &self,
+        identity: &str,
+        dns: &dyn DnsVerifier,
+        now: u64,
+    ) -> Result<RotationStep, RegistryError> {
+        let span = tracing::info_span!(
+            target: "easydkim::rotation",
+            "rotation_step",
+            trigger = "manual",
+            identity = identity
+        );
+        self.rotate_inner(identity, dns, now)
+            .instrument(span)
+            .await
+            .inspect_err(|e| {
+                tracing::debug!(target: "easydkim::rotation", identity, error = %e, "rotation refused")
+            })
+    }
+
+    async fn rotate_inner(
         &self,
         identity: &str,
         dns: &dyn DnsVerifier,

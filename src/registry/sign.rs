@@ -8,6 +8,7 @@ use super::resolve::Resolution;
 use super::resolve::SigningChoice;
 use super::resolve::UnsignedReason;
 use super::secs;
+use super::stats::{unsigned_kind, Counters, Outcome};
 use super::unix_now;
 use super::IdentityRegistry;
 use crate::error::MessageError;
@@ -21,6 +22,7 @@ use crate::names::Selector;
 use crate::signer::sign_parsed;
 use crate::signer::Profile;
 use crate::signer::Signer;
+use std::sync::Arc;
 
 /// Which signature the tenant part of a message got.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,7 +69,59 @@ impl IdentityRegistry {
     /// prepended to the caller's bytes, all over one body pass. An unsigned
     /// outcome is not an error: the message is returned with the reason. Errors only for a
     /// malformed message.
+    ///
+    /// Each call is counted in the [signing statistics](Self::signing_stats). Unsigned and
+    /// refused messages are DEBUG events of target `easydkim::sign` (signed ones TRACE):
+    /// with no subscriber, or one filtering above DEBUG, they cost a level check.
     pub fn sign_at(&self, message: &[u8], now: u64) -> Result<SignOutcome, SignError> {
+        let mut stats = None;
+        let result = self.sign_counted(message, now, &mut stats);
+        let outcome = match &result {
+            Ok(out) => match &out.tenant {
+                TenantSignature::Signed(choice) => {
+                    tracing::trace!(
+                        target: "easydkim::sign",
+                        identity = %choice.identity,
+                        domain = %choice.domain,
+                        selector = %choice.selector,
+                        dual = out.dual_signature.is_some(),
+                        operator_signed = out.operator_signed,
+                        "message signed"
+                    );
+                    Outcome::Signed
+                }
+                TenantSignature::Unsigned(reason) => {
+                    unsigned_event(reason, out.operator_signed);
+                    Outcome::Unsigned {
+                        reason,
+                        operator: out.operator_signed,
+                    }
+                }
+            },
+            Err(e) => {
+                tracing::debug!(
+                    target: "easydkim::sign",
+                    error = error_class(e),
+                    "message refused"
+                );
+                Outcome::Refused
+            }
+        };
+        self.counters.count(&outcome);
+        if let Some(counters) = &stats {
+            counters.count(&outcome);
+        }
+        result
+    }
+
+    /// [`sign_at`](Self::sign_at) without the counting: `stats` receives the counters of
+    /// the identity the outcome is counted for, once the sender is resolved.
+    fn sign_counted(
+        &self,
+        message: &[u8],
+        now: u64,
+        stats: &mut Option<Arc<Counters>>,
+    ) -> Result<SignOutcome, SignError> {
         let msg = Message::parse(message)?;
         let (local, domain) = msg.sender_parts()?;
         // The sender as a valid local part and a canonical domain: borrowed from the
@@ -87,7 +141,7 @@ impl IdentityRegistry {
                 (parsed.local_part(), parsed.domain().as_str())
             };
         let snapshot = self.snapshot();
-        let (resolution, keys) = resolve::resolve_parts(
+        let (resolution, mut keys) = resolve::resolve_parts(
             &snapshot,
             local,
             domain,
@@ -95,6 +149,7 @@ impl IdentityRegistry {
             secs(self.config.grace_period),
         );
         drop(snapshot);
+        *stats = keys.stats.take();
 
         let tenant_signer = |key: SigningKey, domain: &DomainName, selector: &str| {
             // The selector is a token or a BYO selector, validated when it was stored.
@@ -109,6 +164,7 @@ impl IdentityRegistry {
                 resolve::Keys {
                     main: Some(key),
                     dual,
+                    ..
                 },
             ) => {
                 let main = tenant_signer(key, &choice.domain, &choice.selector)?;
@@ -179,5 +235,57 @@ impl IdentityRegistry {
             resolution,
             warnings,
         })
+    }
+}
+
+/// The DEBUG event of an unsigned message: the reason's kind and the identity it names
+/// (no message content).
+fn unsigned_event(reason: &UnsignedReason, operator_signed: bool) {
+    let kind = unsigned_kind(reason);
+    match reason {
+        UnsignedReason::NotYetVerified {
+            identity,
+            check,
+            status,
+        } => tracing::debug!(
+            target: "easydkim::sign",
+            reason = kind,
+            identity = %identity,
+            check = super::observe::check_name(*check),
+            status = %status,
+            operator_signed,
+            "message not signed"
+        ),
+        UnsignedReason::DkimNotVerified { identity, status } => tracing::debug!(
+            target: "easydkim::sign",
+            reason = kind,
+            identity = %identity,
+            status = %status,
+            operator_signed,
+            "message not signed"
+        ),
+        UnsignedReason::SigningDisabled { identity } => tracing::debug!(
+            target: "easydkim::sign",
+            reason = kind,
+            identity = %identity,
+            operator_signed,
+            "message not signed"
+        ),
+        _ => tracing::debug!(
+            target: "easydkim::sign",
+            reason = kind,
+            operator_signed,
+            "message not signed"
+        ),
+    }
+}
+
+/// The class of a `sign` error, for the `error` field of a refusal (the error's text
+/// quotes the message's headers, so it is not logged).
+fn error_class(e: &SignError) -> &'static str {
+    match e {
+        SignError::Message(_) => "message",
+        SignError::Key(_) => "key",
+        _ => "other",
     }
 }

@@ -2,6 +2,7 @@
 //! ([`Change`]): what the local registry applies and a shared store commits.
 
 use super::identity::Identity;
+use super::stats::Counters;
 use super::status;
 use super::status::IdentityName;
 use std::collections::BTreeMap;
@@ -24,7 +25,25 @@ pub struct State {
     pub(crate) identities: BTreeMap<IdentityName, Arc<Identity>>,
     /// The same identities by hash, for `sign`'s lookups by borrowed name (a few hash
     /// probes instead of a walk down a tree of 100,000 names per candidate).
-    pub(crate) index: HashMap<status::IndexKey, Arc<Identity>, foldhash::fast::RandomState>,
+    /// Each entry also holds the identity's signing counters, which outlive changes to the
+    /// identity (an upsert keeps them) and go with its deletion.
+    pub(crate) index: HashMap<status::IndexKey, Entry, foldhash::fast::RandomState>,
+}
+
+/// An identity in the hash index, with its signing counters.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub(crate) identity: Arc<Identity>,
+    pub(crate) stats: Arc<Counters>,
+}
+
+impl Entry {
+    fn new(identity: Arc<Identity>) -> Entry {
+        Entry {
+            identity,
+            stats: Arc::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for State {
@@ -41,7 +60,7 @@ impl State {
     pub(crate) fn from_identities(identities: BTreeMap<IdentityName, Arc<Identity>>) -> State {
         let index = identities
             .iter()
-            .map(|(name, i)| (status::IndexKey(name.clone()), i.clone()))
+            .map(|(name, i)| (status::IndexKey(name.clone()), Entry::new(i.clone())))
             .collect();
         State { identities, index }
     }
@@ -52,8 +71,16 @@ impl State {
     }
 
     /// The identity of a borrowed name.
-    pub(crate) fn lookup(&self, name: status::NameRef<'_>) -> Option<&Arc<Identity>> {
+    pub(crate) fn lookup(&self, name: status::NameRef<'_>) -> Option<&Entry> {
         self.index.get(&name as &dyn status::NameKey)
+    }
+
+    /// Gives every identity new signing counters (zero), so that a state taken from another
+    /// registry does not share that registry's counters.
+    pub(crate) fn detach_counters(&mut self) {
+        for entry in self.index.values_mut() {
+            entry.stats = Arc::default();
+        }
     }
 
     /// Applies one change.
@@ -61,7 +88,9 @@ impl State {
         match change {
             Change::Upsert(identity) => {
                 self.index
-                    .insert(status::IndexKey(identity.name.clone()), identity.clone());
+                    .entry(status::IndexKey(identity.name.clone()))
+                    .and_modify(|e| e.identity = identity.clone())
+                    .or_insert_with(|| Entry::new(identity.clone()));
                 self.identities.insert(identity.name.clone(), identity);
             }
             Change::Delete(name) => {

@@ -13,6 +13,7 @@ mod interop;
 mod lifecycle;
 mod limits;
 mod model;
+mod observability;
 mod precedence;
 mod properties;
 #[cfg(feature = "hickory")]

@@ -253,6 +253,17 @@ impl RegistryStore for PgStore {
                 if alive {
                     return Ok(true);
                 }
+                tracing::warn!(
+                    target: "easydkim::shared",
+                    region,
+                    "leader lock session lost: this node no longer holds the refresher lock"
+                );
+            } else {
+                tracing::info!(
+                    target: "easydkim::shared",
+                    region = %r,
+                    "released the refresher advisory lock (leading another region)"
+                );
             }
             *guard = None;
         }
@@ -282,6 +293,11 @@ impl RegistryStore for PgStore {
         match tokio::time::timeout(self.options.operation_timeout, attempt).await {
             Ok(Ok(Some(client))) => {
                 *guard = Some((region.to_string(), client));
+                tracing::info!(
+                    target: "easydkim::shared",
+                    region,
+                    "acquired the refresher advisory lock"
+                );
                 Ok(true)
             }
             Ok(Ok(None)) => Ok(false),
@@ -295,6 +311,11 @@ impl RegistryStore for PgStore {
         if matches!(&*guard, Some((r, _)) if r == region) {
             // Closing the session releases its advisory locks.
             *guard = None;
+            tracing::info!(
+                target: "easydkim::shared",
+                region,
+                "released the refresher advisory lock"
+            );
         }
         Ok(())
     }

@@ -46,8 +46,11 @@ use super::{
 use crate::dns::DnsVerifier;
 use crate::error::SignError;
 
+mod backoff;
 mod contract;
 mod stream;
+
+pub use backoff::Backoff;
 
 pub use contract::{
     ChangesSince, Committed, Loaded, RegistryStore, RemoteChange, SharedError, StoredEvent,
@@ -63,8 +66,12 @@ pub struct SharedOptions {
     /// How often the follower polls the store when no notification arrives (default 5 s):
     /// the bound on propagation delay if a notification is lost.
     pub poll_interval: Duration,
-    /// Pause after a failed sync before the follower tries again (default 1 s).
+    /// The base of the follower's retry schedule after a failed sync (default 1 s): the
+    /// first retry waits up to this long, each further consecutive failure doubles the
+    /// bound up to [`max_retry_delay`](Self::max_retry_delay) (see [`Backoff`]).
     pub retry_delay: Duration,
+    /// The cap of the follower's retry delay (default 60 s).
+    pub max_retry_delay: Duration,
 }
 
 impl Default for SharedOptions {
@@ -73,6 +80,7 @@ impl Default for SharedOptions {
             max_attempts: 16,
             poll_interval: Duration::from_secs(5),
             retry_delay: Duration::from_secs(1),
+            max_retry_delay: Duration::from_secs(60),
         }
     }
 }
@@ -112,6 +120,34 @@ pub struct SharedRegistry {
     known: Mutex<HashMap<IdentityName, (u64, bool)>>,
     /// Serialises this node's applications of store data to its snapshot.
     apply_lock: futures_util::lock::Mutex<()>,
+    /// Whether this node led the last refresh (for the leader-change log).
+    leading: std::sync::atomic::AtomicBool,
+}
+
+/// A failed store write: WARN for a conflict (redone on fresh state), ERROR otherwise
+/// (target `easydkim::store`).
+fn store_write_failed(region: &str, changes: &[VersionedChange], e: &SharedError) {
+    let identity = changes.first().map(|c| c.name().to_string());
+    let identity = identity.as_deref().unwrap_or("");
+    if matches!(e, SharedError::Conflict(_)) {
+        tracing::warn!(
+            target: "easydkim::store",
+            region,
+            identity,
+            changes = changes.len(),
+            error = %e,
+            "store write refused as stale"
+        );
+    } else {
+        tracing::error!(
+            target: "easydkim::store",
+            region,
+            identity,
+            changes = changes.len(),
+            error = %e,
+            "store write failed"
+        );
+    }
 }
 
 impl std::fmt::Debug for SharedRegistry {
@@ -206,6 +242,7 @@ impl SharedRegistry {
                 ..SyncStatus::default()
             }),
             apply_lock: futures_util::lock::Mutex::new(()),
+            leading: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -288,17 +325,46 @@ impl SharedRegistry {
 
     /// Follows the store for ever: waits for a notification (or
     /// [`poll_interval`](SharedOptions::poll_interval)), then [`sync`](Self::sync)s. Store
-    /// errors are recorded and retried after [`retry_delay`](SharedOptions::retry_delay);
-    /// signing meanwhile uses the last snapshot. Spawn it on your runtime.
+    /// errors are recorded in [`sync_status`](Self::sync_status), logged (WARN, target
+    /// `easydkim::shared`, fields `error`, `failures`, `retry_in_ms`) and retried with
+    /// exponential backoff and full jitter from the OS random source ([`Backoff`]:
+    /// [`retry_delay`](SharedOptions::retry_delay) doubling up to
+    /// [`max_retry_delay`](SharedOptions::max_retry_delay)), back to the base after a
+    /// success (logged at INFO). Signing meanwhile uses the last snapshot. Spawn it on your
+    /// runtime.
     pub async fn follow(&self) {
+        let mut backoff = Backoff::new(self.options.retry_delay, self.options.max_retry_delay);
         loop {
             match self.sync().await {
                 Ok(_) => {
+                    if backoff.failures() > 0 {
+                        tracing::info!(
+                            target: "easydkim::shared",
+                            region = self.registry.region(),
+                            failures = backoff.failures(),
+                            "store reachable again"
+                        );
+                    }
+                    backoff.reset();
                     self.store
                         .wait_for_changes(self.options.poll_interval)
                         .await;
                 }
-                Err(_) => futures_timer::Delay::new(self.options.retry_delay).await,
+                Err(e) => {
+                    // Without the OS random source, the ceiling itself (no jitter).
+                    let random = getrandom::u64().unwrap_or(u64::MAX);
+                    let failures = backoff.failures() + 1;
+                    let delay = backoff.next_delay(random);
+                    tracing::warn!(
+                        target: "easydkim::shared",
+                        region = self.registry.region(),
+                        error = %e,
+                        failures,
+                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "sync with the store failed"
+                    );
+                    futures_timer::Delay::new(delay).await;
+                }
             }
         }
     }
@@ -313,10 +379,27 @@ impl SharedRegistry {
         if changes.is_empty() && events.is_empty() {
             return Ok(());
         }
-        let committed = self
+        let committed = match self
             .store
             .commit(self.registry.config(), &changes, events)
-            .await?;
+            .await
+        {
+            Ok(committed) => {
+                tracing::debug!(
+                    target: "easydkim::store",
+                    region = self.registry.region(),
+                    changes = changes.len(),
+                    events = events.len(),
+                    identity = changes.first().map(|c| c.name().to_string()).unwrap_or_default(),
+                    "store write committed"
+                );
+                committed
+            }
+            Err(e) => {
+                store_write_failed(self.registry.region(), &changes, &e);
+                return Err(e);
+            }
+        };
         let remote = changes
             .into_iter()
             .zip(committed.versions)
@@ -425,12 +508,13 @@ impl SharedRegistry {
         dns: &dyn DnsVerifier,
         now: u64,
     ) -> Result<Option<RefreshReport>, SharedError> {
-        if !self
+        let leads = self
             .store
             .try_lead(self.registry.region())
             .await
-            .inspect_err(|e| self.record_error(e))?
-        {
+            .inspect_err(|e| self.record_error(e))?;
+        self.leader_seen(leads);
+        if !leads {
             return Ok(None);
         }
         self.sync().await?;
@@ -502,6 +586,27 @@ impl SharedRegistry {
 
     /// Gives up leadership (see [`RegistryStore::resign`]).
     pub async fn resign(&self) -> Result<(), SharedError> {
-        self.store.resign(self.registry.region()).await
+        self.store.resign(self.registry.region()).await?;
+        self.leader_seen(false);
+        Ok(())
+    }
+
+    /// Logs a change of this node's leadership (INFO, target `easydkim::shared`, fields
+    /// `region`, `leader`).
+    fn leader_seen(&self, leads: bool) {
+        use std::sync::atomic::Ordering;
+        if self.leading.swap(leads, Ordering::Relaxed) != leads {
+            tracing::info!(
+                target: "easydkim::shared",
+                region = self.registry.region(),
+                leader = leads,
+                "{}",
+                if leads {
+                    "this node is now the refresh leader"
+                } else {
+                    "this node is no longer the refresh leader"
+                }
+            );
+        }
     }
 }

@@ -332,7 +332,28 @@ impl FileStore {
     /// and rename that over `<path>.prev`; rename the temporary file over `<path>`;
     /// `fsync` the directory. A crash at any point leaves `<path>` with either the old or
     /// the new state, complete.
+    ///
+    /// Logged on target `easydkim::store`: DEBUG on success, ERROR on failure (field
+    /// `path`, `error`).
     pub fn save(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
+        match self.save_inner(snapshot) {
+            Ok(()) => {
+                tracing::debug!(target: "easydkim::store", path = %self.path.display(), "snapshot saved");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(
+                    target: "easydkim::store",
+                    path = %self.path.display(),
+                    error = %e,
+                    "snapshot save failed"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    fn save_inner(&self, snapshot: &Snapshot) -> Result<(), StoreError> {
         let _guard = crate::sync::lock(&self.lock);
         let file_name = self.path.file_name().ok_or_else(|| StoreError::Io {
             path: self.path.clone(),
