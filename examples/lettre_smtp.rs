@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex};
 use easydkim::lettre_transport::SigningTransport;
 use easydkim::StaticDns;
 use easydkim::{
-    unix_now, DnsRecord, EmailAddress, IdentityRegistry, KeySpec, RecordType, RegistryConfig,
-    Status, TenantSignature, Verifier, VerifyOptions,
+    unix_now, DnsRecord, EmailAddress, IdentityRegistry, KeySpec, RegistryConfig, Status,
+    TenantSignature, Verifier, VerifyOptions,
 };
 use lettre::message::header::ContentType;
 use lettre::{Message, SmtpTransport, Transport};
@@ -135,12 +135,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("{}", r.zone_line());
     }
     let dns = StaticDns::new();
-    for r in tenant.iter().chain(&operator) {
-        match r.record_type {
-            RecordType::Cname => dns.add_cname(&r.name, &r.value),
-            RecordType::Txt => dns.add_txt(&r.name, &r.value),
-        }
-    }
+    dns.publish(&tenant);
+    dns.publish(&operator);
     rt.block_on(registry.refresh(&dns, now));
     let identity = registry.get_str(&domain)?;
     println!(

@@ -10,8 +10,8 @@
 //! 5. a message from `alice@example.com` is signed and its signature verified.
 
 use easydkim::{
-    unix_now, DnsRecord, IdentityRegistry, KeySpec, RecordType, RegistryConfig, StaticDns,
-    TenantSignature, Verifier, VerifyOptions,
+    unix_now, DnsRecord, IdentityRegistry, KeySpec, RegistryConfig, StaticDns, TenantSignature,
+    Verifier, VerifyOptions,
 };
 
 const MESSAGE: &[u8] = b"From: Alice <alice@example.com>\r\n\
@@ -51,12 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. Everyone publishes (here: into an in-memory DNS).
     let dns = StaticDns::new();
-    for r in tenant.iter().chain(&operator) {
-        match r.record_type {
-            RecordType::Cname => dns.add_cname(&r.name, &r.value),
-            RecordType::Txt => dns.add_txt(&r.name, &r.value),
-        }
-    }
+    dns.publish(&tenant);
+    dns.publish(&operator);
 
     // 4. The operator refreshes periodically; here once.
     let report = rt.block_on(registry.refresh(&dns, now + 60));

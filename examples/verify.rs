@@ -4,7 +4,9 @@
 //! cargo run --release --example verify -- --dns-file ZONE [--now UNIX_SECONDS] < msg.eml
 //! ```
 //!
-//! ZONE lines are `NAME<TAB>TXT-VALUE` (`#` comments). Prints one line per signature,
+//! ZONE is zone-file text: what `DnsRecord::to_zone` prints (`name. IN TXT "..."`,
+//! `name. IN CNAME target.`), standard zone-file syntax for TXT and CNAME, or
+//! `NAME<TAB>TXT-VALUE` lines (`#` comments); a line it cannot read is bad input. Prints one line per signature,
 //! `pass d=... s=...` or `<result> d=... s=... <reason>`; exits 0 only if there is at
 //! least one signature and all pass, 1 otherwise, 2 on bad input.
 
@@ -36,7 +38,7 @@ fn run() -> Result<bool, String> {
     }
     let zone = zone.ok_or("missing --dns-file ZONE")?;
     let text = std::fs::read_to_string(&zone).map_err(|e| format!("cannot read `{zone}`: {e}"))?;
-    let dns = StaticDns::from_zone_lines(&text);
+    let dns = StaticDns::from_zone(&text).map_err(|e| format!("`{zone}`: {e}"))?;
     let mut msg = Vec::new();
     std::io::stdin()
         .read_to_end(&mut msg)

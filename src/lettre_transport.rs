@@ -398,7 +398,7 @@ mod tests {
     use super::*;
     use crate::dns::StaticDns;
     use crate::error::MessageError;
-    use crate::registry::{unix_now, DomainSetup, RecordType, RegistryConfig};
+    use crate::registry::{unix_now, DomainSetup, RegistryConfig};
     use crate::{KeySpec, Selector, SigningKey};
 
     fn runtime() -> tokio::runtime::Runtime {
@@ -421,12 +421,7 @@ mod tests {
             .create_domain_with("example.com", setup, now - 60)
             .unwrap();
         let dns = StaticDns::new();
-        for r in registry.tenant_records(&identity) {
-            match r.record_type {
-                RecordType::Txt => dns.add_txt(&r.name, &r.value),
-                RecordType::Cname => dns.add_cname(&r.name, &r.value),
-            }
-        }
+        dns.publish(&registry.tenant_records(&identity));
         runtime().block_on(registry.refresh(&dns, now - 30));
         Arc::new(registry)
     }

@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use easydkim::{
-//!     unix_now, IdentityRegistry, KeySpec, RecordType, RegistryConfig, StaticDns,
+//!     unix_now, IdentityRegistry, KeySpec, RegistryConfig, StaticDns,
 //!     TenantSignature,
 //! };
 //! # #[tokio::main(flavor = "current_thread")]
@@ -28,12 +28,8 @@
 //!
 //! // (Here everyone publishes into an in-memory DNS; yours is real DNS.)
 //! let dns = StaticDns::new();
-//! for r in for_the_tenant.iter().chain(&for_your_zone) {
-//!     match r.record_type {
-//!         RecordType::Cname => dns.add_cname(&r.name, &r.value),
-//!         RecordType::Txt => dns.add_txt(&r.name, &r.value),
-//!     }
-//! }
+//! dns.publish(&for_the_tenant);
+//! dns.publish(&for_your_zone);
 //!
 //! // 2. Periodically: check DNS; each status change comes back as an event.
 //! let report = registry.refresh(&dns, unix_now()).await;
@@ -179,7 +175,7 @@ pub use registry::{
 };
 
 // DNS.
-pub use dns::{DnsError, DnsResult, DnsVerifier, StaticDns};
+pub use dns::{DnsError, DnsResult, DnsVerifier, StaticDns, ZoneError};
 
 // The DKIM core.
 pub use canon::{

@@ -13,6 +13,9 @@ use async_trait::async_trait;
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub mod hickory;
 mod verify;
+mod zone;
+
+pub use zone::ZoneError;
 
 /// Why a lookup returned no records.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
@@ -147,20 +150,44 @@ impl StaticDns {
         crate::sync::write(&self.nodes).clear();
     }
 
-    /// Loads records from `NAME<TAB>TXT-VALUE` lines (`#` starts a comment line), the format
-    /// of the test vectors and of the `verify` example's `--dns-file`.
-    pub fn from_zone_lines(text: &str) -> Self {
+    /// Loads records from zone-file text: the lines [`DnsRecord::to_zone`](crate::DnsRecord::to_zone) and the
+    /// registry's examples print (`name. IN TXT "..." "..."`, `name. IN CNAME target.`),
+    /// standard master-file syntax for TXT and CNAME (optional TTL and class, quoted
+    /// character-strings concatenated with `\"`, `\\` and `\DDD` escapes, `;` comments,
+    /// parentheses across lines, `$ORIGIN`, `@` and relative names, an owner left blank for
+    /// the previous one), and the `NAME<TAB>TXT-VALUE` lines of the test vectors (`#`
+    /// comments). Entries of other types (SOA, NS, A, ...) are skipped. A line it cannot
+    /// read is an error naming its line number: nothing is loaded silently wrong.
+    ///
+    /// ```
+    /// use easydkim::StaticDns;
+    /// let dns = StaticDns::from_zone(
+    ///     "sel._domainkey.example.com. 300 IN TXT \"v=DKIM1; k=ed25519; \" \"p=...\"\n",
+    /// )?;
+    /// let err = StaticDns::from_zone("sel._domainkey.example.com v=DKIM1; p=...").unwrap_err();
+    /// assert_eq!(err.line, 1);
+    /// # Ok::<(), easydkim::ZoneError>(())
+    /// ```
+    pub fn from_zone(text: &str) -> Result<Self, ZoneError> {
         let dns = StaticDns::new();
-        for line in text.lines() {
-            let line = line.trim_end_matches('\r');
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if let Some((name, value)) = line.split_once('\t') {
-                dns.add_txt(name.trim(), value);
+        for r in zone::parse(text)? {
+            match r {
+                zone::ZoneRecord::Txt(name, value) => dns.add_txt(&name, &value),
+                zone::ZoneRecord::Cname(name, target) => dns.add_cname(&name, &target),
             }
         }
-        dns
+        Ok(dns)
+    }
+
+    /// Publishes records as they are listed (tenant, operator or rotation records): each
+    /// TXT added at its name, each CNAME set.
+    pub fn publish(&self, records: &[crate::DnsRecord]) {
+        for r in records {
+            match r.record_type {
+                crate::RecordType::Txt => self.add_txt(&r.name, &r.value),
+                crate::RecordType::Cname => self.add_cname(&r.name, &r.value),
+            }
+        }
     }
 
     fn lookup_txt(&self, name: &str) -> DnsResult<Vec<String>> {

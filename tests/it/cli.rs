@@ -115,6 +115,48 @@ fn sign_then_verify_through_the_tools() {
     assert_eq!(v.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&v.stdout)
         .starts_with("fail d=example.com s=cli body hash mismatch"));
+
+    // Standard zone syntax (what `DnsRecord::to_zone` prints) reads the same.
+    let strings: Vec<String> = easydkim::DnsRecord::split_txt(record.trim())
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect();
+    std::fs::write(
+        zone,
+        format!(
+            "$ORIGIN example.com.\ncli._domainkey 300 IN TXT ( {} ) ; key\n",
+            strings.join("\n  ")
+        ),
+    )
+    .unwrap();
+    let v = run(
+        "verify",
+        &["--dns-file", zone, "--now", "1700000100"],
+        &signed,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout),
+        "pass d=example.com s=cli\n",
+        "{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+
+    // A line it cannot read is bad input (exit 2, one line naming it), not a missing key.
+    std::fs::write(
+        zone,
+        format!("cli._domainkey.example.com {}\n", record.trim()),
+    )
+    .unwrap();
+    let v = run(
+        "verify",
+        &["--dns-file", zone, "--now", "1700000100"],
+        &signed,
+    );
+    assert_eq!(v.status.code(), Some(2));
+    assert!(v.stdout.is_empty());
+    let err = String::from_utf8_lossy(&v.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("zone line 1"), "{err}");
     let _ = std::fs::remove_file(zone);
 }
 

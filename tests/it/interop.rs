@@ -369,7 +369,7 @@ fn interop_their_signatures_verify_under_ours_and_tampering_fails_everywhere() {
     }
     let zone_path = dir.join("zone");
     std::fs::write(&zone_path, &zone_text).unwrap();
-    let dns = StaticDns::from_zone_lines(&zone_text);
+    let dns = StaticDns::from_zone(&zone_text).unwrap();
 
     let mut checked = 0usize;
     let mut tampered_checked = 0usize;

@@ -2,8 +2,7 @@
 
 use crate::support::block_on;
 use easydkim::{
-    KeySpec, RecordType, Regions, RegistryConfig, RegistryError, StaticDns, TenantSignature,
-    VerificationStatus,
+    KeySpec, Regions, RegistryConfig, RegistryError, StaticDns, TenantSignature, VerificationStatus,
 };
 
 fn config(region: &str) -> RegistryConfig {
@@ -41,12 +40,8 @@ fn same_domain_two_regions_independent_setups() {
 
     // Publish only eu-west-1's records: only that region verifies.
     let dns = StaticDns::new();
-    for r in eu.tenant_records(&a).iter().chain(&eu.operator_records(&a)) {
-        match r.record_type {
-            RecordType::Cname => dns.add_cname(&r.name, &r.value),
-            RecordType::Txt => dns.add_txt(&r.name, &r.value),
-        }
-    }
+    dns.publish(&eu.tenant_records(&a));
+    dns.publish(&eu.operator_records(&a));
     let reports = block_on(regions.refresh_all(&dns, now + 60));
     assert_eq!(reports.len(), 2);
     let a = eu.get(a.name()).unwrap();

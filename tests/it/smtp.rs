@@ -19,9 +19,8 @@ use std::sync::{Arc, Mutex};
 use easydkim::lettre_transport::{OnSignError, SigningTransport, SigningTransportError};
 use easydkim::{
     unix_now, Delivery, DomainSetup, IdentityRegistry, KeySpec, MailTransport,
-    Message as ParsedMessage, OutgoingEmail, Purpose, RecordType, RegistryConfig, Selector,
-    SignError, Signer, Status, TenantSignature, UnsignedReason, VerificationStatus, Verifier,
-    VerifyOptions,
+    Message as ParsedMessage, OutgoingEmail, Purpose, RegistryConfig, Selector, SignError, Signer,
+    Status, TenantSignature, UnsignedReason, VerificationStatus, Verifier, VerifyOptions,
 };
 use easydkim::{DnsVerifier, StaticDns};
 use lettre::address::Envelope;
@@ -219,12 +218,7 @@ fn registry() -> (Arc<IdentityRegistry>, StaticDns, String) {
         records.extend(registry.tenant_records(identity));
         records.extend(registry.operator_records(identity));
     }
-    for r in &records {
-        match r.record_type {
-            RecordType::Cname => dns.add_cname(&r.name, &r.value),
-            RecordType::Txt => dns.add_txt(&r.name, &r.value),
-        }
-    }
+    dns.publish(&records);
     dns.add_txt(
         "op1._domainkey.operator.example.net",
         &key("rsa1024.pem").dns_record(),

@@ -2,7 +2,7 @@
 
 use std::net::{TcpListener, UdpSocket};
 
-use easydkim::{DnsRecord, Event, RecordType, StaticDns};
+use easydkim::{DnsRecord, Event, StaticDns};
 
 /// Runs a future to completion on a fresh current-thread runtime (I/O and timers on).
 pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -81,10 +81,5 @@ pub(crate) fn tools_present(suite: &str, missing: &[&str], install: &str) -> boo
 
 /// Publishes records in the in-memory DNS (TXT values unsplit, CNAMEs as given).
 pub(crate) fn publish(dns: &StaticDns, records: &[DnsRecord]) {
-    for r in records {
-        match r.record_type {
-            RecordType::Txt => dns.add_txt(&r.name, &r.value),
-            RecordType::Cname => dns.add_cname(&r.name, &r.value),
-        }
-    }
+    dns.publish(records);
 }

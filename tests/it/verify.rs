@@ -9,7 +9,7 @@ use crate::rfc;
 use crate::support::block_on;
 
 fn rfc_dns() -> StaticDns {
-    StaticDns::from_zone_lines(&String::from_utf8(rfc("dns.txt")).unwrap())
+    StaticDns::from_zone(&String::from_utf8(rfc("dns.txt")).unwrap()).unwrap()
 }
 
 fn verify_at(dns: &StaticDns, msg: &[u8], opts: VerifyOptions) -> Vec<VerificationResult> {

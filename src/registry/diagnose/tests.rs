@@ -14,12 +14,7 @@ fn registry() -> IdentityRegistry {
 }
 
 fn publish(dns: &StaticDns, records: &[DnsRecord]) {
-    for r in records {
-        match r.record_type {
-            RecordType::Txt => dns.add_txt(&r.name, &r.value),
-            RecordType::Cname => dns.add_cname(&r.name, &r.value),
-        }
-    }
+    dns.publish(records);
 }
 
 /// An Easy DKIM identity for `domain` with every record published correctly.
