@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 root=..
 data="$root/tests/data"
-targets=(sign_message canon_chunks tag_list key_record key_load names verify_message)
+targets=(sign_message canon_chunks tag_list key_record key_load names verify_message zone)
 for t in "${targets[@]}"; do mkdir -p "corpus/$t"; done
 
 # add TARGET NAME: stores stdin as corpus/TARGET/NAME-<sha1 prefix>.
@@ -39,6 +39,10 @@ while IFS=$'\t' read -r name value; do
     case "$name" in '#'* | '') continue ;; esac
     printf '%s' "$value" | add key_record "rfc-${name%%.*}"
 done <"$data/rfc/dns.txt"
+add zone rfc-dns <"$data/rfc/dns.txt"
+printf '%s\n' '$ORIGIN example.com.' '$TTL 300' '@ IN SOA ns1 host ( 1 2 3' ' 4 5 ) ; soa' \
+    'sel._domainkey 3600 IN TXT "v=DKIM1; k=ed25519; " "p=abc\"\\\065"' \
+    '  IN TXT "second"' 'x1._domainkey IN CNAME x1.dkim.example.net.' | add zone standard
 
 for n in example.com EXAMPLE.com. news.example.com Bücher.example xn--bcher-kva.example \
     a-b.c-d.example 192.0.2.1 '*.example.com' com alice@example.com alice+news@example.com \
