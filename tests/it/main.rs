@@ -5,6 +5,8 @@
 mod backends;
 mod chunking;
 mod cli;
+#[cfg(feature = "cli")]
+mod cli_bin;
 #[cfg(feature = "postgres")]
 mod cluster;
 mod errors;
