@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Seeds fuzz/corpus/<target>/ (git-ignored) from the test fixtures: the messages in
 # tests/data/messages and the RFC vectors in tests/data/rfc, the same messages signed with the test keys (for verify_message;
-# needs the `sign` example, skipped if it does not build), the test keys and their DNS
+# needs the `easydkim` command (feature cli), skipped if it does not build), the test keys and their DNS
 # records, and a few names and tag lists. Idempotent: files are named after their content.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -61,21 +61,22 @@ printf '%s' 'v=1; a=rsa-sha256; c=relaxed/simple; d=example.com; s=sel; t=170000
 # Signed copies of the messages (selector `sel` = Ed25519, `rsa` = RSA-1024, at the time the
 # verify_message target verifies at), and the key records.
 NOW=1700000000
-if (cd "$root" && cargo build -q --example sign) 2>/dev/null; then
-    sign="${CARGO_TARGET_DIR:-$root/target}/debug/examples/sign"
-    "$sign" --key "$data/keys/ed25519.pem" --print-record | tr -d '\n' | add key_record ed25519
-    "$sign" --key "$data/keys/rsa1024.pem" --print-record | tr -d '\n' | add key_record rsa1024
-    "$sign" --key "$data/keys/rsa2048.pem" --print-record | tr -d '\n' | add key_record rsa2048
+if (cd "$root" && cargo build -q --features cli --bin easydkim) 2>/dev/null; then
+    bin="${CARGO_TARGET_DIR:-$root/target}/debug/easydkim"
+    sign() { "$bin" sign "$@"; }
+    sign --key "$data/keys/ed25519.pem" --print-record | tr -d '\n' | add key_record ed25519
+    sign --key "$data/keys/rsa1024.pem" --print-record | tr -d '\n' | add key_record rsa1024
+    sign --key "$data/keys/rsa2048.pem" --print-record | tr -d '\n' | add key_record rsa2048
     i=0
     for m in "$data"/messages/*.eml; do
         base=$(basename "$m" .eml)
         canons=(simple/simple simple/relaxed relaxed/simple relaxed/relaxed)
         canon=${canons[$((i % 4))]}
         i=$((i + 1))
-        "$sign" --key "$data/keys/ed25519.pem" --domain example.com --selector sel \
+        sign --key "$data/keys/ed25519.pem" --domain example.com --selector sel \
             --canon "$canon" --time "$NOW" <"$m" 2>/dev/null >"corpus/.signed" || continue
         add verify_message "$base-ed25519" <"corpus/.signed"
-        "$sign" --key "$data/keys/rsa1024.pem" --domain example.com --selector rsa \
+        sign --key "$data/keys/rsa1024.pem" --domain example.com --selector rsa \
             --canon "$canon" --time "$NOW" <"corpus/.signed" 2>/dev/null | add verify_message "$base-both"
         # The signature header's value, unfolded, for tag_list.
         awk 'NR==1 { sub(/^DKIM-Signature:/, ""); v = $0; next }
@@ -84,7 +85,7 @@ if (cd "$root" && cargo build -q --example sign) 2>/dev/null; then
     done
     rm -f corpus/.signed
 else
-    echo "seed.sh: the sign example did not build; verify_message gets unsigned seeds only" >&2
+    echo "seed.sh: the easydkim command did not build; verify_message gets unsigned seeds only" >&2
 fi
 
 for t in "${targets[@]}"; do

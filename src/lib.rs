@@ -113,6 +113,7 @@
 //! | `serde` | the modules `snapshot` (serializable registry state) and `store` (the file store) |
 //! | `postgres` | the module `postgres`: registry state shared by many nodes through PostgreSQL |
 //! | `lettre` | `lettre_transport::SigningTransport`, a lettre transport that signs every message |
+//! | `cli` | the `easydkim` command (identities, records, refresh, diagnose, rotation, keygen, sign, verify, testkey) on the file or PostgreSQL store |
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -1131,3 +1131,115 @@ fn cluster_keys_not_readable_in_database() {
         other => panic!("swapped row accepted: {other:?}"),
     }
 }
+
+/// The `easydkim` command on the PostgreSQL store (features `cli` and `postgres`): an
+/// operator's session through `--database`/`--store-key`, each command a new process (a
+/// node that opens, commits and exits); the leader lock's log events under `RUST_LOG`; a
+/// node holding the lock makes `refresh` step aside; a wrong sealing key is refused.
+#[cfg(feature = "cli")]
+#[test]
+#[ignore = "needs PostgreSQL server binaries (bash tests/pg/install.sh); run by .ci/run"]
+fn cluster_cli_on_postgres() {
+    let server = PgServer::start();
+    let dir = std::env::temp_dir().join(format!("easydkim-pg-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let key_b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let url = server.url();
+    let cli = |args: &[&str], stdin: &[u8], rust_log: Option<&str>, key: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_easydkim"));
+        cmd.args(args)
+            .env("EASYDKIM_DATABASE", &url)
+            .env("EASYDKIM_STORE_KEY", key)
+            .env("EASYDKIM_SIGNING_ZONE", SIGNING_ZONE)
+            .env("EASYDKIM_REGION", REGION)
+            .env_remove("EASYDKIM_STORE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match rust_log {
+            Some(f) => cmd.env("RUST_LOG", f),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        let mut child = cmd.spawn().expect("run easydkim");
+        let _ = child.stdin.take().expect("stdin").write_all(stdin);
+        child.wait_with_output().expect("output")
+    };
+    let ok = |args: &[&str], stdin: &[u8]| {
+        let out = cli(args, stdin, None, &key_b64);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+
+    let created = ok(
+        &["identity", "create", "example.com", "--key-spec", "ed25519"],
+        b"",
+    );
+    assert!(created.starts_with("created example.com"), "{created}");
+    let zone = dir.join("published.zone");
+    std::fs::write(&zone, ok(&["records", "example.com", "--zone"], b"")).expect("zone");
+    let zone_arg = zone.to_str().expect("path");
+
+    // refresh takes the leader lock: its INFO event is what RUST_LOG selects.
+    let out = cli(
+        &["refresh", "--dns-file", zone_arg],
+        b"",
+        Some("easydkim::shared=info"),
+        &key_b64,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("example.com DKIM: Pending -> Success"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("acquired the refresher advisory lock"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("easydkim::status"),
+        "filtered out: {stderr}"
+    );
+
+    // Another node holds the lock: refresh steps aside (exit 0, says so).
+    let key = EncryptionKey::from_base64("k1", &key_b64).expect("key");
+    // (A runtime that outlives the call: its connection tasks hold the lock's session.)
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let holder = rt
+        .block_on(PgStore::connect(&url, PgOptions::new(key)))
+        .expect("connect");
+    assert!(rt.block_on(holder.try_lead(REGION)).expect("lead"));
+    let aside = ok(&["refresh", "--dns-file", zone_arg, "--json"], b"");
+    assert_eq!(aside.trim(), r#"{"leader":false}"#);
+    drop(holder);
+    drop(rt);
+
+    // The state is the database's: a new process signs with the verified identity.
+    let msg = test_message("alice@example.com");
+    let signed = ok(&["sign"], &msg);
+    assert!(signed.as_bytes().ends_with(&msg));
+    let verified = ok(&["verify", "--dns-file", zone_arg], signed.as_bytes());
+    assert!(verified.starts_with("pass d=example.com s="), "{verified}");
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&["identity", "list", "--json"], b"")).expect("json");
+    assert_eq!(listed[0]["status"], "Success");
+
+    // A wrong sealing key cannot read the keys: one line, exit 2.
+    let wrong = base64::engine::general_purpose::STANDARD.encode([8u8; 32]);
+    let out = cli(&["identity", "list"], b"", None, &wrong);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("easydkim: "), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

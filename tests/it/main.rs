@@ -4,9 +4,12 @@
 
 mod backends;
 mod chunking;
+#[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "cli")]
 mod cli_bin;
+#[cfg(feature = "cli")]
+mod cli_registry;
 #[cfg(feature = "postgres")]
 mod cluster;
 mod errors;

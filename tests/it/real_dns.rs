@@ -1201,3 +1201,231 @@ async fn real_dns_diagnose_byo_key_mismatch() {
     assert_eq!(kinds(&f), vec![FindingKind::ByoKeyMismatch], "{f:#?}");
     assert!(f[0].fix.contains(&k.value));
 }
+
+// ---------------------------------------------------------------------------------------
+// The operator's command line against the server (feature `cli`)
+// ---------------------------------------------------------------------------------------
+
+/// Runs the `easydkim` command with a file-store registry in `dir`; returns its output.
+#[cfg(feature = "cli")]
+fn cli(dir: &Path, args: &[&str], stdin: &[u8], rust_log: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_easydkim"));
+    cmd.args(args)
+        .env("EASYDKIM_STORE", dir.join("registry.json"))
+        .env("EASYDKIM_SIGNING_ZONE", SIGNING_ZONE)
+        .env_remove("EASYDKIM_REGION")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    match rust_log {
+        Some(filter) => cmd.env("RUST_LOG", filter),
+        None => cmd.env_remove("RUST_LOG"),
+    };
+    let mut child = cmd.spawn().expect("run easydkim");
+    let _ = child.stdin.take().expect("stdin").write_all(stdin);
+    child.wait_with_output().expect("easydkim output")
+}
+
+/// [`cli`], expecting exit `code`; returns stdout.
+#[cfg(feature = "cli")]
+fn cli_expect(dir: &Path, args: &[&str], stdin: &[u8], code: i32) -> String {
+    let out = cli(dir, args, stdin, None);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "easydkim {args:?}:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Adds zone-file lines as `records --zone` and `keygen` print them to the served zones.
+#[cfg(feature = "cli")]
+fn add_zone_lines(zones: &mut Zones, text: &str) {
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let owner = line.split_whitespace().next().expect("an owner name");
+        zones.line(owner, line.to_string());
+    }
+}
+
+/// The session an operator runs with the `easydkim` command, through this server: create
+/// an identity, publish its records (as `records --zone` prints them) into the zones,
+/// refresh to Success, diagnose, sign through the registry, verify (ours through DNS,
+/// OpenDKIM with the key DNS serves), keygen + testkey, and a rotation; with `RUST_LOG`
+/// selecting the library's events.
+#[cfg(feature = "cli")]
+#[tokio::test]
+#[ignore = "needs Knot DNS (tests/dns/install.sh); run with --features hickory,cli -- --ignored real_dns"]
+async fn real_dns_operator_cli_session() {
+    let Some(mut server) = Knot::start(Zones::new()).await else {
+        return;
+    };
+    let ns = server.addr().to_string();
+    let dir = std::env::temp_dir().join(format!("easydkim-cli-dns-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("work directory");
+    let dns = ["--nameserver", ns.as_str()];
+
+    // Create, then the records as zone lines, published into the served zones.
+    let created = cli_expect(&dir, &["identity", "create", "example.com"], b"", 0);
+    assert!(created.starts_with("created example.com"), "{created}");
+    let zone_text = cli_expect(&dir, &["records", "example.com", "--zone"], b"", 0);
+    assert_eq!(zone_text.lines().count(), 7, "{zone_text}");
+    // Nothing published yet: diagnose finds it (exit 1), refresh leaves it Pending.
+    let diag = cli_expect(&dir, &["diagnose", "example.com", dns[0], dns[1]], b"", 1);
+    assert!(diag.contains("record missing"), "{diag}");
+    let mut zones = Zones::new();
+    add_zone_lines(&mut zones, &zone_text);
+    server.reload(zones.clone()).await;
+
+    // Refresh through DNS, with only the status events selected by RUST_LOG.
+    let out = cli(
+        &dir,
+        &["refresh", dns[0], dns[1]],
+        b"",
+        Some("easydkim::status=info"),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("example.com identity: Pending -> Success"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("example.com DKIM: Pending -> Success"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("easydkim::status"),
+        "status events are logged: {stderr}"
+    );
+    assert!(
+        !stderr.contains("easydkim::refresh"),
+        "other targets are filtered out: {stderr}"
+    );
+    let diag = cli_expect(&dir, &["diagnose", "example.com", dns[0], dns[1]], b"", 0);
+    assert!(diag.starts_with("example.com: no problems found"), "{diag}");
+    let shown = cli_expect(&dir, &["identity", "show", "example.com", "--json"], b"", 0);
+    let shown: serde_json::Value = serde_json::from_str(&shown).expect("JSON");
+    assert_eq!(shown["status"], "Success");
+    assert_eq!(shown["dkim_status"], "Success");
+
+    // Sign through the registry; verify through DNS, and with OpenDKIM.
+    let msg = b"From: Alice <alice@example.com>\r\nTo: bob@example.org\r\nSubject: operator session\r\nDate: Sat, 05 Dec 2026 08:00:00 +0000\r\nMessage-ID: <cli@example.com>\r\n\r\nSigned by the easydkim command.\r\n";
+    let signed = cli_expect(&dir, &["sign"], msg, 0);
+    assert!(signed.as_bytes().ends_with(msg));
+    let verified = cli_expect(&dir, &["verify", dns[0], dns[1]], signed.as_bytes(), 0);
+    assert!(verified.starts_with("pass d=example.com s="), "{verified}");
+    opendkim_verifies(&dir, &server, signed.as_bytes()).await;
+
+    // keygen + testkey: the published record matches its key, not another one.
+    let record = cli_expect(
+        &dir,
+        &[
+            "keygen",
+            "--algorithm",
+            "ed25519",
+            "--out",
+            dir.join("sel1.pem").to_str().unwrap(),
+        ],
+        b"",
+        0,
+    );
+    cli_expect(
+        &dir,
+        &["keygen", "--out", dir.join("other.pem").to_str().unwrap()],
+        b"",
+        0,
+    );
+    zones.txt("sel1._domainkey.example.org", record.trim());
+    server.reload(zones.clone()).await;
+    let ok = cli_expect(
+        &dir,
+        &[
+            "testkey",
+            "example.org",
+            "sel1",
+            "--key",
+            dir.join("sel1.pem").to_str().unwrap(),
+            dns[0],
+            dns[1],
+        ],
+        b"",
+        0,
+    );
+    assert!(ok.starts_with("key OK"), "{ok}");
+    let mismatch = cli_expect(
+        &dir,
+        &[
+            "testkey",
+            "example.org",
+            "sel1",
+            "--key",
+            dir.join("other.pem").to_str().unwrap(),
+            dns[0],
+            dns[1],
+        ],
+        b"",
+        1,
+    );
+    assert!(mismatch.starts_with("key mismatch"), "{mismatch}");
+
+    // A rotation: every key is published, so signing switches; mail still verifies.
+    let step = cli_expect(&dir, &["rotate", "example.com", dns[0], dns[1]], b"", 0);
+    assert!(step.starts_with("switched: "), "{step}");
+    let resigned = cli_expect(&dir, &["sign"], msg, 0);
+    assert_ne!(resigned, signed);
+    let verified = cli_expect(&dir, &["verify", dns[0], dns[1]], resigned.as_bytes(), 0);
+    assert!(verified.starts_with("pass d=example.com s="), "{verified}");
+    opendkim_verifies(&dir, &server, resigned.as_bytes()).await;
+
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// OpenDKIM (`tests/interop/opendkim_verify.sh`) verifies `signed` with the key record the
+/// server returns for its selector (through the tenant's CNAME).
+#[cfg(feature = "cli")]
+async fn opendkim_verifies(dir: &Path, server: &Knot, signed: &[u8]) {
+    if !Path::new("/usr/sbin/opendkim").exists() {
+        let msg = "OpenDKIM is not installed; run tests/interop/install.sh as root";
+        if std::env::var("EASYDKIM_INTEROP").is_ok_and(|v| v == "1") {
+            panic!("{msg} (EASYDKIM_INTEROP=1: a missing verifier is a failure)");
+        }
+        println!("SKIPPED: {msg}");
+        return;
+    }
+    let text = String::from_utf8_lossy(signed);
+    let header: String = text
+        .split("\r\n")
+        .take_while(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("");
+    let selector = header
+        .split(';')
+        .map(str::trim)
+        .find_map(|t| t.strip_prefix("s="))
+        .expect("an s= tag")
+        .to_string();
+    let name = format!("{selector}._domainkey.example.com");
+    let answer = server.verifier().txt(&name).await.expect("the key record");
+    let zone = dir.join("opendkim.zone");
+    std::fs::write(&zone, format!("{name}\t{}\n", answer.join(""))).expect("zone");
+    let msg = dir.join("signed.eml");
+    std::fs::write(&msg, signed).expect("message");
+    let out = Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/opendkim_verify.sh"),
+    )
+    .arg(&zone)
+    .arg(&msg)
+    .output()
+    .expect("run opendkim_verify.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with(&format!("pass d=example.com s={selector}")),
+        "OpenDKIM: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
