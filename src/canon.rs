@@ -891,7 +891,7 @@ impl BodyHasher {
 /// contributes nothing.
 pub(crate) fn canonicalize_signed_headers(
     msg: &crate::message::Message<'_>,
-    names: &[impl AsRef<str>],
+    names: impl IntoIterator<Item = impl AsRef<str>>,
     canon: Canonicalization,
     out: &mut Vec<u8>,
 ) {

@@ -130,8 +130,10 @@ pub(crate) struct ParsedSignature {
     pub(crate) canonicalization: Canonicalizer,
     /// `d=`.
     pub(crate) domain: String,
-    /// `h=`, as listed.
-    pub(crate) headers: Vec<String>,
+    /// `d=`, parsed.
+    pub(crate) domain_name: DomainName,
+    /// `h=` without FWS: the names, colon-separated, none empty ([`headers`](Self::headers)).
+    pub(crate) header_list: String,
     /// `i=` (default `@d`).
     pub(crate) identity: String,
     /// `l=`.
@@ -144,6 +146,13 @@ pub(crate) struct ParsedSignature {
     pub(crate) expiration: Option<u64>,
     /// The header with the `b=` value removed, as hashed (no final line ending).
     pub(crate) unsigned_header: Vec<u8>,
+}
+
+impl ParsedSignature {
+    /// The names listed in `h=`, in order.
+    pub(crate) fn headers(&self) -> std::str::Split<'_, char> {
+        self.header_list.split(':')
+    }
 }
 
 /// Partial information kept when a signature fails to parse, for the result.
@@ -247,17 +256,15 @@ pub(crate) fn parse_signature(
         tag: "d",
         detail: e.to_string(),
     })?;
-    let headers: Vec<String> = strip_fws(require("h")?.value)
-        .split(':')
-        .map(str::to_string)
-        .collect();
-    if headers.iter().any(|h| h.is_empty()) {
+    let header_list = strip_fws(require("h")?.value);
+    if header_list.split(':').any(str::is_empty) {
         return Err(FailureReason::InvalidTag {
             tag: "h",
             detail: "empty header name".into(),
         });
     }
-    let selector = strip_fws(require("s")?.value);
+    require("s")?;
+    let selector = partial.selector.clone().unwrap_or_default();
     if selector.is_empty() {
         return Err(FailureReason::InvalidTag {
             tag: "s",
@@ -302,7 +309,8 @@ pub(crate) fn parse_signature(
         body_hash,
         canonicalization,
         domain: domain.to_string(),
-        headers,
+        domain_name: domain,
+        header_list,
         identity,
         body_length,
         selector,

@@ -246,6 +246,10 @@ impl DomainName {
         if input.is_empty() {
             return Err(NameError::Empty);
         }
+        if Self::is_canonical(input) {
+            // Already in canonical form (most names in signatures and records): one pass.
+            return Ok(DomainName(input.into()));
+        }
         let err_input = || input.to_owned();
 
         if let Some(ch) = input.chars().find(|c| c.is_whitespace() || c.is_control()) {

@@ -31,14 +31,13 @@ pub struct Tag<'a> {
 pub fn parse_tag_list(input: &str) -> Result<Vec<Tag<'_>>, TagListError> {
     let mut tags: Vec<Tag<'_>> = Vec::new();
     let mut offset = 0;
-    let parts: Vec<&str> = input.split(';').collect();
-    let last = parts.len() - 1;
-    for (n, part) in parts.into_iter().enumerate() {
+    let mut parts = input.split(';').peekable();
+    while let Some(part) = parts.next() {
         let start = offset;
         offset += part.len() + 1;
         if part.trim_matches(is_fws).is_empty() {
             // Only a trailing `;` may leave an empty tag-spec.
-            if n == last {
+            if parts.peek().is_none() {
                 break;
             }
             return Err(TagListError::Malformed(part.to_string()));

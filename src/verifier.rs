@@ -299,7 +299,7 @@ fn check_signature(
     if sig.algorithm == Algorithm::RsaSha1 && !opts.allow_sha1 {
         return Some((Status::PermError, FailureReason::Sha1Refused));
     }
-    if !sig.headers.iter().any(|h| h.eq_ignore_ascii_case("from")) {
+    if !sig.headers().any(|h| h.eq_ignore_ascii_case("from")) {
         return Some((Status::PermError, FailureReason::FromNotSigned));
     }
     let outside = || {
@@ -313,7 +313,7 @@ fn check_signature(
     };
     match sig.identity.rsplit_once('@') {
         Some((_, dom)) => match DomainName::parse(dom) {
-            Ok(dom) if dom.is_subdomain_of(&DomainName::parse(&sig.domain).ok()?) => {}
+            Ok(dom) if dom.is_subdomain_of(&sig.domain_name) => {}
             _ => return outside(),
         },
         None => return outside(),
@@ -646,7 +646,7 @@ fn check_with_key(
     }
 
     let mut data = Vec::with_capacity(1024);
-    canonicalize_signed_headers(msg, &sig.headers, c.header, &mut data);
+    canonicalize_signed_headers(msg, sig.headers(), c.header, &mut data);
     canonicalize_header(c.header, &sig.unsigned_header, &mut data);
     data.truncate(data.len() - 2);
     let digest: [u8; 32] = Sha256::digest(&data).into();
@@ -656,8 +656,7 @@ fn check_with_key(
     if opts.reject_unsigned_from {
         let present = msg.fields_named("from").count();
         let signed = sig
-            .headers
-            .iter()
+            .headers()
             .filter(|h| h.eq_ignore_ascii_case("from"))
             .count();
         if present > signed {
