@@ -217,7 +217,8 @@ fn operator_session_on_the_file_store() {
     assert!(verified.starts_with("pass d=example.com s="), "{verified}");
 
     // Signing off and on.
-    reg.ok(&["signing", "disable", "example.com"], b"");
+    let off = reg.json(&["signing", "disable", "example.com", "--json"]);
+    assert_eq!(off["signing_enabled"], false, "{off}");
     let off = reg.run(&["sign"], MSG);
     assert_eq!(off.status.code(), Some(1));
     assert_eq!(off.stdout, MSG);
@@ -225,7 +226,9 @@ fn operator_session_on_the_file_store() {
     assert!(reg.ok(&["sign"], MSG).starts_with("DKIM-Signature: "));
 
     // Key length and rotation: every key is published, so the first step switches.
-    reg.ok(&["key-length", "example.com", "rsa2048"], b"");
+    let next = reg.json(&["key-length", "example.com", "rsa2048", "--json"]);
+    assert_eq!(next["next_key_spec"], "RSA-2048", "{next}");
+    assert_eq!(next["key_spec"], "Ed25519", "{next}");
     let show = reg.json(&["identity", "show", "example.com", "--json"]);
     assert_eq!(show["status"], "Success");
     assert_eq!(show["dkim_status"], "Success");
@@ -264,11 +267,13 @@ fn operator_session_on_the_file_store() {
         2,
         "",
     );
-    let confirmed = reg.ok(&["identity", "confirm", "alice@example.org", &token], b"");
-    assert!(confirmed.contains("-> Success"), "{confirmed}");
+    let confirmed = reg.json(&["identity", "confirm", "alice@example.org", &token, "--json"]);
+    assert_eq!(confirmed["to"], "Success", "{confirmed}");
+    assert_eq!(confirmed["identity"], "alice@example.org", "{confirmed}");
 
     // Delete.
-    reg.ok(&["identity", "delete", "example.com"], b"");
+    let deleted = reg.json(&["identity", "delete", "example.com", "--json"]);
+    assert_eq!(deleted["deleted"], true, "{deleted}");
     let list = reg.json(&["identity", "list", "--json"]);
     let names: Vec<&str> = list
         .as_array()

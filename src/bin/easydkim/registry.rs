@@ -109,6 +109,9 @@ pub(crate) enum IdentityCommand {
     Delete {
         /// The identity.
         identity: String,
+        /// Print a JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Confirm an email address identity with the token its owner received.
     Confirm {
@@ -116,6 +119,9 @@ pub(crate) enum IdentityCommand {
         identity: String,
         /// The confirmation token.
         token: String,
+        /// Print a JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -125,11 +131,17 @@ pub(crate) enum SigningCommand {
     Enable {
         /// The identity.
         identity: String,
+        /// Print a JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Stop signing the identity's mail (its statuses and keys stay).
     Disable {
         /// The identity.
         identity: String,
+        /// Print a JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -172,6 +184,9 @@ pub(crate) struct KeyLengthArgs {
     /// The key type and size of its next key.
     #[arg(value_enum)]
     spec: Algorithm,
+    /// Print a JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -375,19 +390,35 @@ pub(crate) fn identity(store: &StoreArgs, command: IdentityCommand) -> Result<Do
             }
             Ok(Done::ok(show(&i)))
         }),
-        IdentityCommand::Delete { identity } => rt.block_on(async {
+        IdentityCommand::Delete {
+            identity,
+            json: as_json,
+        } => rt.block_on(async {
             let opened = store.open(|_| {}).await?;
+            let name = opened.node.registry().get_str(&identity)?.name().clone();
             opened.node.mutate(|r| r.delete(&identity)).await?;
-            Ok(Done::ok(format!("deleted {identity}\n")))
+            Ok(Done::ok(if as_json {
+                json(j!({"identity": name.to_string(), "deleted": true}))
+            } else {
+                format!("deleted {name}\n").into_bytes()
+            }))
         }),
-        IdentityCommand::Confirm { identity, token } => rt.block_on(async {
+        IdentityCommand::Confirm {
+            identity,
+            token,
+            json: as_json,
+        } => rt.block_on(async {
             let opened = store.open(|_| {}).await?;
             let now = unix_now();
             let event = opened
                 .node
                 .mutate(|r| r.confirm_email(&identity, &token, now))
                 .await?;
-            Ok(Done::ok(format!("{}\n", event_line(&event))))
+            Ok(Done::ok(if as_json {
+                json(event_json(&event))
+            } else {
+                format!("{}\n", event_line(&event)).into_bytes()
+            }))
         }),
     }
 }
@@ -417,9 +448,9 @@ pub(crate) fn records(store: &StoreArgs, a: RecordsArgs) -> Result<Done, Failure
 }
 
 pub(crate) fn signing(store: &StoreArgs, command: SigningCommand) -> Result<Done, Failure> {
-    let (identity, enabled) = match command {
-        SigningCommand::Enable { identity } => (identity, true),
-        SigningCommand::Disable { identity } => (identity, false),
+    let (identity, enabled, as_json) = match command {
+        SigningCommand::Enable { identity, json } => (identity, true, json),
+        SigningCommand::Disable { identity, json } => (identity, false, json),
     };
     runtime()?.block_on(async {
         let opened = store.open(|_| {}).await?;
@@ -428,11 +459,16 @@ pub(crate) fn signing(store: &StoreArgs, command: SigningCommand) -> Result<Done
             .mutate(|r| r.set_signing_enabled(&identity, enabled))
             .await?;
         let i = opened.node.registry().get_str(&identity)?;
-        Ok(Done::ok(format!(
-            "signing {} for {}\n",
-            if enabled { "enabled" } else { "disabled" },
-            i.name()
-        )))
+        Ok(Done::ok(if as_json {
+            json(j!({"identity": i.name().to_string(), "signing_enabled": i.signing_enabled()}))
+        } else {
+            format!(
+                "signing {} for {}\n",
+                if enabled { "enabled" } else { "disabled" },
+                i.name()
+            )
+            .into_bytes()
+        }))
     })
 }
 
@@ -465,11 +501,21 @@ pub(crate) fn key_length(store: &StoreArgs, a: KeyLengthArgs) -> Result<Done, Fa
             .node
             .mutate(|r| r.set_next_key_spec(&a.identity, spec, now))
             .await?;
-        Ok(Done::ok(format!(
-            "next key of {}: {spec} (generated at the end of the next rotation's overlap; \
-             `easydkim rotate` moves a rotation on)\n",
-            a.identity
-        )))
+        let i = opened.node.registry().get_str(&a.identity)?;
+        Ok(Done::ok(if a.json {
+            json(j!({
+                "identity": i.name().to_string(),
+                "key_spec": i.current_key_spec().map(|s| s.to_string()),
+                "next_key_spec": i.next_key_spec().map(|s| s.to_string()),
+            }))
+        } else {
+            format!(
+                "next key of {}: {spec} (generated at the end of the next rotation's overlap; \
+                 `easydkim rotate` moves a rotation on)\n",
+                i.name()
+            )
+            .into_bytes()
+        }))
     })
 }
 
