@@ -40,8 +40,9 @@ mod registry;
     version,
     about = "Easy DKIM: identities, DNS records and checks, keys, signing and verification",
     after_help = "Registry commands (identity, records, signing, rotate, key-length, refresh, \
-                  diagnose) work on the registry named by --store (or --database) and \
-                  --signing-zone, or the EASYDKIM_* variables."
+                  diagnose, and sign without --key) work on the registry named by --store \
+                  (or --database, with the postgres feature) and --signing-zone, or the \
+                  EASYDKIM_* variables."
 )]
 struct Cli {
     #[command(flatten)]
