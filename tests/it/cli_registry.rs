@@ -195,7 +195,21 @@ fn operator_session_on_the_file_store() {
 
     // Publish, refresh: both statuses move to Success; diagnose is clean.
     reg.publish("example.com");
-    let refreshed = reg.ok(&["refresh", dns[0], dns[1]], b"");
+    // With RUST_LOG: the status events on stderr, as plain text in a pipe.
+    let out = run_with(
+        &["refresh", dns[0], dns[1]],
+        b"",
+        &[
+            ("EASYDKIM_STORE", reg.store().to_str().unwrap()),
+            ("EASYDKIM_SIGNING_ZONE", "dkim.mail.example.net"),
+            ("RUST_LOG", "easydkim::status=info"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let log = text(&out.stderr);
+    assert_eq!(log.matches("easydkim::status").count(), 2, "{log}");
+    assert!(!log.contains('\x1b'), "{log:?}");
+    let refreshed = text(&out.stdout);
     assert!(
         refreshed.contains("example.com identity: Pending -> Success"),
         "{refreshed}"

@@ -1303,6 +1303,10 @@ async fn real_dns_operator_cli_session() {
         "status events are logged: {stderr}"
     );
     assert!(
+        !stderr.contains('\x1b'),
+        "no colour codes in a pipe: {stderr:?}"
+    );
+    assert!(
         !stderr.contains("easydkim::refresh"),
         "other targets are filtered out: {stderr}"
     );

@@ -241,9 +241,12 @@ fn run(cli: Cli) -> Result<Done, Failure> {
 /// The library's events to stderr, filtered by `RUST_LOG` (nothing when it is unset).
 fn init_logs() {
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        use std::io::IsTerminal;
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            // Colours for a terminal only: a log file or pipe gets plain text.
+            .with_ansi(std::io::stderr().is_terminal())
             .init();
     }
 }
