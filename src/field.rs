@@ -129,9 +129,7 @@ pub(crate) struct ParsedSignature {
     /// `c=`.
     pub(crate) canonicalization: Canonicalizer,
     /// `d=`.
-    pub(crate) domain: String,
-    /// `d=`, parsed.
-    pub(crate) domain_name: DomainName,
+    pub(crate) domain: DomainName,
     /// `h=` without FWS: the names, colon-separated, none empty ([`headers`](Self::headers)).
     pub(crate) header_list: String,
     /// `i=` (default `@d`).
@@ -263,8 +261,11 @@ pub(crate) fn parse_signature(
             detail: "empty header name".into(),
         });
     }
-    require("s")?;
-    let selector = partial.selector.clone().unwrap_or_default();
+    // Stripped of FWS above, for the partial result.
+    let selector = partial
+        .selector
+        .clone()
+        .ok_or(FailureReason::MissingTag("s"))?;
     if selector.is_empty() {
         return Err(FailureReason::InvalidTag {
             tag: "s",
@@ -308,8 +309,7 @@ pub(crate) fn parse_signature(
         signature,
         body_hash,
         canonicalization,
-        domain: domain.to_string(),
-        domain_name: domain,
+        domain,
         header_list,
         identity,
         body_length,

@@ -307,13 +307,13 @@ fn check_signature(
             Status::PermError,
             FailureReason::IdentityOutsideDomain {
                 identity: sig.identity.clone(),
-                domain: sig.domain.clone(),
+                domain: sig.domain.to_string(),
             },
         ))
     };
     match sig.identity.rsplit_once('@') {
         Some((_, dom)) => match DomainName::parse(dom) {
-            Ok(dom) if dom.is_subdomain_of(&sig.domain_name) => {}
+            Ok(dom) if dom.is_subdomain_of(&sig.domain) => {}
             _ => return outside(),
         },
         None => return outside(),
@@ -604,10 +604,10 @@ fn check_with_key(
     }
     if record.strict {
         let idom = sig.identity.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
-        if !idom.eq_ignore_ascii_case(&sig.domain) {
+        if !idom.eq_ignore_ascii_case(sig.domain.as_str()) {
             return perm(FailureReason::IdentityOutsideDomain {
                 identity: sig.identity.clone(),
-                domain: sig.domain.clone(),
+                domain: sig.domain.to_string(),
             });
         }
     }

@@ -279,7 +279,7 @@ fn operator_session_on_the_file_store() {
             b"",
         ),
         2,
-        "",
+        "wrong confirmation token",
     );
     let confirmed = reg.json(&["identity", "confirm", "alice@example.org", &token, "--json"]);
     assert_eq!(confirmed["to"], "Success", "{confirmed}");
@@ -348,44 +348,34 @@ fn registry_errors_are_one_line_exit_2() {
         2,
         "--signing-zone",
     );
-    one_line_error(
-        &reg.run(&["identity", "list", "--signing-zone", "not a zone"], b""),
-        2,
-        "not a zone",
-    );
-    one_line_error(
-        &reg.run(&["identity", "list", "--region", "no such/region"], b""),
-        2,
-        "region",
-    );
-    // Names and identities.
-    one_line_error(
-        &reg.run(&["identity", "create", "exa mple.com"], b""),
-        2,
-        "exa mple.com",
-    );
-    one_line_error(
-        &reg.run(&["identity", "show", "example.com"], b""),
-        2,
-        "example.com",
-    );
-    one_line_error(&reg.run(&["records", "example.com"], b""), 2, "example.com");
-    one_line_error(
-        &reg.run(&["signing", "enable", "example.com"], b""),
-        2,
-        "example.com",
-    );
+    // Each with exit 2, one line naming the problem. Before the identity exists:
+    let refused = |cases: &[(&[&str], &str)]| {
+        for (args, needle) in cases {
+            one_line_error(&reg.run(args, MSG), 2, needle);
+        }
+    };
+    refused(&[
+        (
+            &["identity", "list", "--signing-zone", "not a zone"],
+            "not a zone",
+        ),
+        (
+            &["identity", "list", "--region", "no such/region"],
+            "region",
+        ),
+        (&["identity", "create", "exa mple.com"], "exa mple.com"),
+        (&["identity", "show", "example.com"], "example.com"),
+        (&["records", "example.com"], "example.com"),
+        (&["signing", "enable", "example.com"], "example.com"),
+    ]);
     reg.ok(
         &["identity", "create", "example.com", "--key-spec", "ed25519"],
         b"",
     );
-    one_line_error(
-        &reg.run(&["identity", "create", "example.com"], b""),
-        2,
-        "example.com",
-    );
-    one_line_error(
-        &reg.run(
+    // Once it exists: names, keys and arguments.
+    refused(&[
+        (&["identity", "create", "example.com"], "example.com"),
+        (
             &[
                 "identity",
                 "create",
@@ -395,13 +385,9 @@ fn registry_errors_are_one_line_exit_2() {
                 "--selector",
                 "s",
             ],
-            b"",
+            "--byo-key",
         ),
-        2,
-        "--byo-key",
-    );
-    one_line_error(
-        &reg.run(
+        (
             &[
                 "identity",
                 "create",
@@ -411,45 +397,24 @@ fn registry_errors_are_one_line_exit_2() {
                 "--selector",
                 "s",
             ],
-            b"",
+            "cannot read key file",
         ),
-        2,
-        "cannot read key file",
-    );
-    one_line_error(
-        &reg.run(&["key-length", "example.com", "rsa512"], b""),
-        2,
-        "rsa512",
-    );
-    // Arguments.
-    one_line_error(
-        &reg.run(&["records", "example.com", "--csv", "--zone"], b""),
-        2,
-        "--zone",
-    );
-    one_line_error(
-        &reg.run(&["records", "example.com", "--tenant", "--operator"], b""),
-        2,
-        "--operator",
-    );
-    one_line_error(
-        &reg.run(&["refresh", "--nameserver", "not-an-address"], b""),
-        2,
-        "not-an-address",
-    );
-    one_line_error(
-        &reg.run(
+        (&["key-length", "example.com", "rsa512"], "rsa512"),
+        (&["records", "example.com", "--csv", "--zone"], "--zone"),
+        (
+            &["records", "example.com", "--tenant", "--operator"],
+            "--operator",
+        ),
+        (
+            &["refresh", "--nameserver", "not-an-address"],
+            "not-an-address",
+        ),
+        (
             &["diagnose", "example.com", "--dns-file", "/nonexistent.zone"],
-            b"",
+            "cannot read zone file",
         ),
-        2,
-        "cannot read zone file",
-    );
-    one_line_error(
-        &reg.run(&["sign", "--domain", "example.com"], MSG),
-        2,
-        "--key",
-    );
+        (&["sign", "--domain", "example.com"], "--key"),
+    ]);
     // A store that is not one: refused, never overwritten.
     let junk = reg.dir.join("junk.json");
     std::fs::write(&junk, "this is not a registry").unwrap();

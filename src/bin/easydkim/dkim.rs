@@ -90,7 +90,7 @@ pub(crate) struct TestkeyArgs {
 
 pub(crate) fn sign(store: &crate::registry::StoreArgs, a: SignArgs) -> Result<Done, Failure> {
     let Some(key) = &a.key else {
-        return crate::registry::sign(store, a.time);
+        return runtime()?.block_on(crate::registry::sign(store, a.time));
     };
     let key = load_key(key)?;
     if a.print_record {

@@ -228,13 +228,13 @@ fn run(cli: Cli) -> Result<Done, Failure> {
         Command::Sign(a) => dkim::sign(&cli.store, a),
         Command::Verify(a) => dkim::verify(a),
         Command::Testkey(a) => dkim::testkey(a),
-        Command::Identity { action } => registry::identity(&cli.store, action),
-        Command::Records(a) => registry::records(&cli.store, a),
-        Command::Signing { action } => registry::signing(&cli.store, action),
-        Command::Rotate(a) => registry::rotate(&cli.store, a),
-        Command::KeyLength(a) => registry::key_length(&cli.store, a),
-        Command::Refresh(a) => registry::refresh(&cli.store, a),
-        Command::Diagnose(a) => registry::diagnose(&cli.store, a),
+        Command::Identity { action } => runtime()?.block_on(registry::identity(&cli.store, action)),
+        Command::Records(a) => runtime()?.block_on(registry::records(&cli.store, a)),
+        Command::Signing { action } => runtime()?.block_on(registry::signing(&cli.store, action)),
+        Command::Rotate(a) => runtime()?.block_on(registry::rotate(&cli.store, a)),
+        Command::KeyLength(a) => runtime()?.block_on(registry::key_length(&cli.store, a)),
+        Command::Refresh(a) => runtime()?.block_on(registry::refresh(&cli.store, a)),
+        Command::Diagnose(a) => runtime()?.block_on(registry::diagnose(&cli.store, a)),
     }
 }
 

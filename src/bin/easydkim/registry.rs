@@ -13,12 +13,12 @@ use clap::{Args, Subcommand};
 use easydkim::shared::{RegistryStore, SharedOptions, SharedRegistry};
 use easydkim::{
     unix_now, Check, DkimSetup, DnsRecord, DomainSetup, Event, Finding, Identity, IdentityName,
-    KeyRole, Publisher, Purpose, RecordChange, RegistryConfig, RotationState, RotationStep,
-    TenantSignature, VerificationInfo,
+    Publisher, Purpose, RecordChange, RegistryConfig, RotationState, RotationStep, TenantSignature,
+    VerificationInfo,
 };
 use serde_json::{json as j, Value};
 
-use crate::{fail, json, load_key, resolver, runtime, Algorithm, DnsArgs, Done, Failure};
+use crate::{fail, json, load_key, resolver, Algorithm, DnsArgs, Done, Failure};
 
 /// Which registry the commands work on.
 #[derive(Args)]
@@ -282,8 +282,7 @@ fn lock_file(store: &std::path::Path) -> Result<std::fs::File, Failure> {
     Ok(file)
 }
 
-pub(crate) fn identity(store: &StoreArgs, command: IdentityCommand) -> Result<Done, Failure> {
-    let rt = runtime()?;
+pub(crate) async fn identity(store: &StoreArgs, command: IdentityCommand) -> Result<Done, Failure> {
     match command {
         IdentityCommand::Create {
             identity,
@@ -291,7 +290,7 @@ pub(crate) fn identity(store: &StoreArgs, command: IdentityCommand) -> Result<Do
             byo_key,
             selector,
             json: as_json,
-        } => rt.block_on(async {
+        } => {
             let opened = store
                 .open(|c| {
                     if let Some(spec) = key_spec {
@@ -343,8 +342,8 @@ pub(crate) fn identity(store: &StoreArgs, command: IdentityCommand) -> Result<Do
                 }
             }
             Ok(Done::ok(out))
-        }),
-        IdentityCommand::List { json: as_json } => rt.block_on(async {
+        }
+        IdentityCommand::List { json: as_json } => {
             let opened = store.open(|_| {}).await?;
             let list = opened.node.registry().list();
             if as_json {
@@ -378,22 +377,22 @@ pub(crate) fn identity(store: &StoreArgs, command: IdentityCommand) -> Result<Do
                 ]);
             }
             Ok(Done::ok(table(&rows)))
-        }),
+        }
         IdentityCommand::Show {
             identity,
             json: as_json,
-        } => rt.block_on(async {
+        } => {
             let opened = store.open(|_| {}).await?;
             let i = opened.node.registry().get_str(&identity)?;
             if as_json {
                 return Ok(Done::ok(json(identity_json(&i))));
             }
             Ok(Done::ok(show(&i)))
-        }),
+        }
         IdentityCommand::Delete {
             identity,
             json: as_json,
-        } => rt.block_on(async {
+        } => {
             let opened = store.open(|_| {}).await?;
             let name = opened.node.registry().get_str(&identity)?.name().clone();
             opened.node.mutate(|r| r.delete(&identity)).await?;
@@ -402,12 +401,12 @@ pub(crate) fn identity(store: &StoreArgs, command: IdentityCommand) -> Result<Do
             } else {
                 format!("deleted {name}\n").into_bytes()
             }))
-        }),
+        }
         IdentityCommand::Confirm {
             identity,
             token,
             json: as_json,
-        } => rt.block_on(async {
+        } => {
             let opened = store.open(|_| {}).await?;
             let now = unix_now();
             let event = opened
@@ -419,220 +418,206 @@ pub(crate) fn identity(store: &StoreArgs, command: IdentityCommand) -> Result<Do
             } else {
                 format!("{}\n", event_line(&event)).into_bytes()
             }))
-        }),
+        }
     }
 }
 
-pub(crate) fn records(store: &StoreArgs, a: RecordsArgs) -> Result<Done, Failure> {
-    runtime()?.block_on(async {
-        let opened = store.open(|_| {}).await?;
-        let registry = opened.node.registry();
-        let i = registry.get_str(&a.identity)?;
-        let mut records = Vec::new();
-        if !a.operator {
-            records.extend(registry.tenant_records(&i));
-        }
-        if !a.tenant {
-            records.extend(registry.operator_records(&i));
-        }
-        Ok(Done::ok(if a.csv {
-            DnsRecord::to_csv(&records).into_bytes()
-        } else if a.zone {
-            DnsRecord::to_zone(&records).into_bytes()
-        } else if a.json {
-            json(Value::Array(records.iter().map(record_json).collect()))
-        } else {
-            records_table(&records).into_bytes()
-        }))
-    })
+pub(crate) async fn records(store: &StoreArgs, a: RecordsArgs) -> Result<Done, Failure> {
+    let opened = store.open(|_| {}).await?;
+    let registry = opened.node.registry();
+    let i = registry.get_str(&a.identity)?;
+    let mut records = Vec::new();
+    if !a.operator {
+        records.extend(registry.tenant_records(&i));
+    }
+    if !a.tenant {
+        records.extend(registry.operator_records(&i));
+    }
+    Ok(Done::ok(if a.csv {
+        DnsRecord::to_csv(&records).into_bytes()
+    } else if a.zone {
+        DnsRecord::to_zone(&records).into_bytes()
+    } else if a.json {
+        json(Value::Array(records.iter().map(record_json).collect()))
+    } else {
+        records_table(&records).into_bytes()
+    }))
 }
 
-pub(crate) fn signing(store: &StoreArgs, command: SigningCommand) -> Result<Done, Failure> {
+pub(crate) async fn signing(store: &StoreArgs, command: SigningCommand) -> Result<Done, Failure> {
     let (identity, enabled, as_json) = match command {
         SigningCommand::Enable { identity, json } => (identity, true, json),
         SigningCommand::Disable { identity, json } => (identity, false, json),
     };
-    runtime()?.block_on(async {
-        let opened = store.open(|_| {}).await?;
-        opened
-            .node
-            .mutate(|r| r.set_signing_enabled(&identity, enabled))
-            .await?;
-        let i = opened.node.registry().get_str(&identity)?;
-        Ok(Done::ok(if as_json {
-            json(j!({"identity": i.name().to_string(), "signing_enabled": i.signing_enabled()}))
-        } else {
-            format!(
-                "signing {} for {}\n",
-                if enabled { "enabled" } else { "disabled" },
-                i.name()
-            )
-            .into_bytes()
+    let opened = store.open(|_| {}).await?;
+    opened
+        .node
+        .mutate(|r| r.set_signing_enabled(&identity, enabled))
+        .await?;
+    let i = opened.node.registry().get_str(&identity)?;
+    Ok(Done::ok(if as_json {
+        json(j!({"identity": i.name().to_string(), "signing_enabled": i.signing_enabled()}))
+    } else {
+        format!(
+            "signing {} for {}\n",
+            if enabled { "enabled" } else { "disabled" },
+            i.name()
+        )
+        .into_bytes()
+    }))
+}
+
+pub(crate) async fn rotate(store: &StoreArgs, a: RotateArgs) -> Result<Done, Failure> {
+    let dns = resolver(&a.dns)?;
+    let opened = store.open(|_| {}).await?;
+    let step = opened.node.rotate(&a.identity, &*dns, unix_now()).await?;
+    if a.json {
+        return Ok(Done::ok(json(step_json(&step))));
+    }
+    let mut out = format!("{}\n", step_text(&step));
+    let changes: Vec<&RecordChange> = step.changes().iter().filter(|c| c.is_action()).collect();
+    if !changes.is_empty() {
+        out.push_str("in the signing zone:\n");
+        for c in changes {
+            out.push_str(&format!("  {}\n", change_text(c)));
+        }
+    }
+    Ok(Done::ok(out))
+}
+
+pub(crate) async fn key_length(store: &StoreArgs, a: KeyLengthArgs) -> Result<Done, Failure> {
+    let opened = store.open(|_| {}).await?;
+    let now = unix_now();
+    let spec = a.spec.spec();
+    opened
+        .node
+        .mutate(|r| r.set_next_key_spec(&a.identity, spec, now))
+        .await?;
+    let i = opened.node.registry().get_str(&a.identity)?;
+    Ok(Done::ok(if a.json {
+        json(j!({
+            "identity": i.name().to_string(),
+            "key_spec": i.current_key_spec().map(|s| s.to_string()),
+            "next_key_spec": i.next_key_spec().map(|s| s.to_string()),
         }))
-    })
+    } else {
+        format!(
+            "next key of {}: {spec} (generated at the end of the next rotation's overlap; \
+             `easydkim rotate` moves a rotation on)\n",
+            i.name()
+        )
+        .into_bytes()
+    }))
 }
 
-pub(crate) fn rotate(store: &StoreArgs, a: RotateArgs) -> Result<Done, Failure> {
+pub(crate) async fn refresh(store: &StoreArgs, a: RefreshArgs) -> Result<Done, Failure> {
     let dns = resolver(&a.dns)?;
-    runtime()?.block_on(async {
-        let opened = store.open(|_| {}).await?;
-        let step = opened.node.rotate(&a.identity, &*dns, unix_now()).await?;
-        if a.json {
-            return Ok(Done::ok(json(step_json(&step))));
-        }
-        let mut out = format!("{}\n", step_text(&step));
-        let changes: Vec<&RecordChange> = step.changes().iter().filter(|c| c.is_action()).collect();
-        if !changes.is_empty() {
-            out.push_str("in the signing zone:\n");
-            for c in changes {
-                out.push_str(&format!("  {}\n", change_text(c)));
-            }
-        }
-        Ok(Done::ok(out))
-    })
-}
-
-pub(crate) fn key_length(store: &StoreArgs, a: KeyLengthArgs) -> Result<Done, Failure> {
-    runtime()?.block_on(async {
-        let opened = store.open(|_| {}).await?;
-        let now = unix_now();
-        let spec = a.spec.spec();
-        opened
-            .node
-            .mutate(|r| r.set_next_key_spec(&a.identity, spec, now))
-            .await?;
-        let i = opened.node.registry().get_str(&a.identity)?;
-        Ok(Done::ok(if a.json {
-            json(j!({
-                "identity": i.name().to_string(),
-                "key_spec": i.current_key_spec().map(|s| s.to_string()),
-                "next_key_spec": i.next_key_spec().map(|s| s.to_string()),
-            }))
+    let opened = store.open(|_| {}).await?;
+    let Some(report) = opened.node.refresh(&*dns, unix_now()).await? else {
+        return Ok(Done::ok(if a.json {
+            json(j!({"leader": false}))
         } else {
-            format!(
-                "next key of {}: {spec} (generated at the end of the next rotation's overlap; \
-                 `easydkim rotate` moves a rotation on)\n",
-                i.name()
-            )
-            .into_bytes()
-        }))
-    })
+            b"another node is the leader and refreshes this region\n".to_vec()
+        }));
+    };
+    if a.json {
+        return Ok(Done::ok(json(j!({
+            "leader": true,
+            "checked": report.checked,
+            "events": report.events.iter().map(event_json).collect::<Vec<_>>(),
+            "rotations": report.rotations.iter().map(|(n, s)| {
+                let mut v = step_json(s);
+                v["identity"] = j!(n.to_string());
+                v
+            }).collect::<Vec<_>>(),
+        }))));
+    }
+    let mut out = format!(
+        "checked {} identit{}; {} status change{}\n",
+        report.checked,
+        if report.checked == 1 { "y" } else { "ies" },
+        report.events.len(),
+        if report.events.len() == 1 { "" } else { "s" }
+    );
+    for e in &report.events {
+        out.push_str(&format!("{}\n", event_line(e)));
+    }
+    for (name, step) in &report.rotations {
+        out.push_str(&format!("{name} rotation: {}\n", step_text(step)));
+        for c in step.changes().iter().filter(|c| c.is_action()) {
+            out.push_str(&format!("  {}\n", change_text(c)));
+        }
+    }
+    Ok(Done::ok(out))
 }
 
-pub(crate) fn refresh(store: &StoreArgs, a: RefreshArgs) -> Result<Done, Failure> {
+pub(crate) async fn diagnose(store: &StoreArgs, a: DiagnoseArgs) -> Result<Done, Failure> {
     let dns = resolver(&a.dns)?;
-    runtime()?.block_on(async {
-        let opened = store.open(|_| {}).await?;
-        let Some(report) = opened.node.refresh(&*dns, unix_now()).await? else {
-            return Ok(Done::ok(if a.json {
-                json(j!({"leader": false}))
-            } else {
-                b"another node is the leader and refreshes this region\n".to_vec()
-            }));
-        };
-        if a.json {
-            return Ok(Done::ok(json(j!({
-                "leader": true,
-                "checked": report.checked,
-                "events": report.events.iter().map(event_json).collect::<Vec<_>>(),
-                "rotations": report.rotations.iter().map(|(n, s)| {
-                    let mut v = step_json(s);
-                    v["identity"] = j!(n.to_string());
-                    v
-                }).collect::<Vec<_>>(),
-            }))));
-        }
-        let mut out = format!(
-            "checked {} identit{}; {} status change{}\n",
-            report.checked,
-            if report.checked == 1 { "y" } else { "ies" },
-            report.events.len(),
-            if report.events.len() == 1 { "" } else { "s" }
-        );
-        for e in &report.events {
-            out.push_str(&format!("{}\n", event_line(e)));
-        }
-        for (name, step) in &report.rotations {
-            out.push_str(&format!("{name} rotation: {}\n", step_text(step)));
-            for c in step.changes().iter().filter(|c| c.is_action()) {
-                out.push_str(&format!("  {}\n", change_text(c)));
-            }
-        }
-        Ok(Done::ok(out))
-    })
-}
-
-pub(crate) fn diagnose(store: &StoreArgs, a: DiagnoseArgs) -> Result<Done, Failure> {
-    let dns = resolver(&a.dns)?;
-    runtime()?.block_on(async {
-        let opened = store.open(|_| {}).await?;
-        let registry = opened.node.registry();
-        let name = IdentityName::parse(&a.identity)?;
-        let i = registry.get_str(&a.identity)?;
-        let findings = registry.diagnose(&name, &*dns).await?;
-        let passed = findings.is_empty();
-        if a.json {
-            return Ok(Done {
-                out: json(j!({
-                    "identity": name.to_string(),
-                    "status": i.status().to_string(),
-                    "dkim_status": i.dkim().map(|_| i.dkim_status().to_string()),
-                    "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
-                })),
-                passed,
-            });
-        }
-        let mut out = if passed {
-            format!("{name}: no problems found in DNS\n")
-        } else {
-            format!(
-                "{name}: {} problem{} found in DNS\n",
-                findings.len(),
-                if findings.len() == 1 { "" } else { "s" }
-            )
-        };
-        for f in &findings {
-            out.push_str(&format!("- {f}\n"));
-        }
-        out.push_str(&format!(
-            "status {}{}\n",
-            i.status(),
-            if i.dkim().is_some() {
-                format!(", DKIM {}", i.dkim_status())
-            } else {
-                String::new()
-            }
-        ));
-        Ok(Done {
-            out: out.into_bytes(),
+    let opened = store.open(|_| {}).await?;
+    let registry = opened.node.registry();
+    let i = registry.get_str(&a.identity)?;
+    let name = i.name();
+    let findings = registry.diagnose(name, &*dns).await?;
+    let passed = findings.is_empty();
+    if a.json {
+        return Ok(Done {
+            out: json(j!({
+                "identity": name.to_string(),
+                "status": i.status().to_string(),
+                "dkim_status": i.dkim().map(|_| i.dkim_status().to_string()),
+                "findings": findings.iter().map(finding_json).collect::<Vec<_>>(),
+            })),
             passed,
-        })
+        });
+    }
+    let mut out = if passed {
+        format!("{name}: no problems found in DNS\n")
+    } else {
+        format!(
+            "{name}: {} problem{} found in DNS\n",
+            findings.len(),
+            if findings.len() == 1 { "" } else { "s" }
+        )
+    };
+    for f in &findings {
+        out.push_str(&format!("- {f}\n"));
+    }
+    out.push_str(&format!(
+        "status {}{}\n",
+        i.status(),
+        if i.dkim().is_some() {
+            format!(", DKIM {}", i.dkim_status())
+        } else {
+            String::new()
+        }
+    ));
+    Ok(Done {
+        out: out.into_bytes(),
+        passed,
     })
 }
 
 /// `sign` without `--key`: the registry signs a message from stdin (or says why not).
-pub(crate) fn sign(store: &StoreArgs, time: Option<u64>) -> Result<Done, Failure> {
+pub(crate) async fn sign(store: &StoreArgs, time: Option<u64>) -> Result<Done, Failure> {
     let input = crate::read_stdin()?;
-    runtime()?.block_on(async {
-        let opened = store.open(|_| {}).await?;
-        let registry = opened.node.registry();
-        let outcome = registry.sign_at(&input, time.unwrap_or_else(unix_now))?;
-        for w in &outcome.warnings {
-            eprintln!("easydkim: warning: {w}");
+    let opened = store.open(|_| {}).await?;
+    let registry = opened.node.registry();
+    let outcome = registry.sign_at(&input, time.unwrap_or_else(unix_now))?;
+    for w in &outcome.warnings {
+        eprintln!("easydkim: warning: {w}");
+    }
+    match &outcome.tenant {
+        TenantSignature::Signed(_) => Ok(Done::ok(outcome.message)),
+        TenantSignature::Unsigned(reason) => {
+            // The message goes out unchanged (with the operator's signature, if one is
+            // configured): nothing is lost; the exit status says it is not signed.
+            eprintln!("easydkim: not signed: {reason}");
+            Ok(Done {
+                out: outcome.message,
+                passed: false,
+            })
         }
-        match &outcome.tenant {
-            TenantSignature::Signed(_) => Ok(Done::ok(outcome.message)),
-            TenantSignature::Unsigned(reason) => {
-                // The message goes out unchanged (with the operator's signature, if one is
-                // configured): nothing is lost; the exit status says it is not signed.
-                eprintln!("easydkim: not signed: {reason}");
-                Ok(Done {
-                    out: outcome.message,
-                    passed: false,
-                })
-            }
-        }
-    })
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -768,12 +753,8 @@ fn rotation_text(r: RotationState) -> String {
         RotationState::Overlap { switched_at } => {
             format!("overlap after the switch at {}", time(switched_at))
         }
-        _ => "idle".into(),
+        RotationState::Idle => "idle".into(),
     }
-}
-
-fn role(r: KeyRole) -> String {
-    r.to_string()
 }
 
 fn identity_json(i: &Identity) -> Value {
@@ -796,14 +777,11 @@ fn identity_json(i: &Identity) -> Value {
         v["keys"] = Value::Array(
             i.key_roles()
                 .iter()
-                .map(|(t, r)| j!({"token": t.as_str(), "role": role(*r)}))
+                .map(|(t, r)| j!({"token": t.as_str(), "role": r.to_string()}))
                 .collect(),
         );
     }
-    if let Some(Some((selector, _))) = i.dkim().map(|d| match d {
-        DkimSetup::Byo { selector, key } => Some((selector, key)),
-        _ => None,
-    }) {
+    if let Some(DkimSetup::Byo { selector, .. }) = i.dkim() {
         v["selector"] = j!(selector.as_str());
     }
     if let Some((_, expires)) = i.confirmation() {
@@ -848,10 +826,7 @@ fn show(i: &Identity) -> String {
     if let Some(spec) = i.current_key_spec() {
         rows.push(["key:".into(), spec.to_string()]);
     }
-    if let Some(Some(selector)) = i.dkim().map(|d| match d {
-        DkimSetup::Byo { selector, .. } => Some(selector),
-        _ => None,
-    }) {
+    if let Some(DkimSetup::Byo { selector, .. }) = i.dkim() {
         rows.push(["selector:".into(), selector.to_string()]);
     }
     if let Some(next) = i.next_key_spec() {
@@ -859,7 +834,7 @@ fn show(i: &Identity) -> String {
         let keys: Vec<String> = i
             .key_roles()
             .iter()
-            .map(|(t, r)| format!("{} {}", t.as_str(), role(*r)))
+            .map(|(t, r)| format!("{} {r}", t.as_str()))
             .collect();
         rows.push(["keys:".into(), keys.join(", ")]);
         if let Some(r) = i.rotation_state() {
