@@ -232,6 +232,9 @@ fn long_body() -> impl Strategy<Value = Vec<u8>> {
         1 => Just(&b"\r\n\r\n"[..]),
         1 => Just(&b"The quick brown fox jumps over the lazy dog."[..]),
         1 => Just(&b"\x0c"[..]),
+        // Runs longer than a scan window.
+        1 => Just(&[b' '; 70][..]),
+        1 => Just(&b"\t \t                                                              \t"[..]),
     ];
     prop::collection::vec(piece, 0..1200).prop_map(|pieces| pieces.concat())
 }
