@@ -197,7 +197,8 @@ impl<'a> Message<'a> {
     /// not checked here (see [`Message::from_address`]).
     pub fn parse_with_limits(raw: &'a [u8], limits: &Limits) -> Result<Self, MessageError> {
         let line_ending = detect_line_ending(raw);
-        let mut fields: Vec<HeaderField<'a>> = Vec::new();
+        // Room for a usual header without growing.
+        let mut fields: Vec<HeaderField<'a>> = Vec::with_capacity(16);
         let mut warnings = Vec::new();
         let mut pos = 0usize;
         let mut line_no = 0usize;
@@ -258,13 +259,18 @@ impl<'a> Message<'a> {
                     octets: line.len(),
                 });
             }
-            if !bare_cr_seen && memchr::memchr(b'\r', line).is_some() {
+            // One branch-free pass (vectorised) for both checks: a CR inside the line is
+            // bare (the line ending is excluded), and any byte with the high bit is 8-bit.
+            let seen = line
+                .iter()
+                .fold(0u8, |acc, &b| acc | (b & 0x80) | u8::from(b == b'\r'));
+            if !bare_cr_seen && seen & 1 != 0 {
                 bare_cr_seen = true;
                 warnings.push(Warning::BareCr {
                     location: Location::Header(warn_name()),
                 });
             }
-            if !eight_bit_seen && line.iter().any(|&b| b >= 0x80) {
+            if !eight_bit_seen && seen & 0x80 != 0 {
                 eight_bit_seen = true;
                 warnings.push(Warning::EightBitHeader { field: warn_name() });
             }
