@@ -330,7 +330,7 @@ fn may_change(w: &[u8; WINDOW + 1]) -> bool {
 
 /// Where the bytes of one window that relaxed canonicalization cares about are: bit `j` of
 /// each mask is byte `j` of the window.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Classes {
     sp: u64,
     tab: u64,
@@ -364,11 +364,19 @@ fn classes(w: &[u8; WINDOW]) -> Classes {
     c
 }
 
-/// [`Classes`] of a window on other targets: one flag byte per input byte (vectorised),
-/// gathered eight at a time.
+/// [`Classes`] of a window on other targets.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 fn classes(w: &[u8; WINDOW]) -> Classes {
+    classes_portable(w)
+}
+
+/// [`Classes`] without target-specific instructions: one flag byte per input byte
+/// (vectorised), gathered eight at a time. Used where SSE2 is not available, and by the
+/// tests that hold the two to the same answers.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+#[inline(always)]
+fn classes_portable(w: &[u8; WINDOW]) -> Classes {
     let mut flags = [0u8; WINDOW];
     for (f, &b) in flags.iter_mut().zip(w) {
         *f = u8::from(b == b' ')
@@ -1240,6 +1248,21 @@ mod tests {
     ];
 
     proptest::proptest! {
+        #[test]
+        fn window_classes_match_the_portable_form(w in proptest::collection::vec(
+            proptest::sample::select(&b" \t\r\nab\x0c\x80\xff"[..]), WINDOW)
+        ) {
+            let w: &[u8; WINDOW] = w.as_slice().try_into().expect("one window");
+            let c = classes(w);
+            proptest::prop_assert_eq!(c, classes_portable(w));
+            for (j, &b) in w.iter().enumerate() {
+                proptest::prop_assert_eq!(c.sp >> j & 1 == 1, b == b' ');
+                proptest::prop_assert_eq!(c.tab >> j & 1 == 1, b == b'\t');
+                proptest::prop_assert_eq!(c.cr >> j & 1 == 1, b == b'\r');
+                proptest::prop_assert_eq!(c.lf >> j & 1 == 1, b == b'\n');
+            }
+        }
+
         #[test]
         fn relaxed_value_matches_the_reference(v in proptest::collection::vec(
             proptest::sample::select(&b" \t\r\na:b;\x0c"[..]), 0..40)
