@@ -25,7 +25,7 @@
 //! - `registry`: `registry.sign` with 100,000 identities against a bare `Signer` (Ed25519);
 //! - `threads`: 4 KB Ed25519 signing on 1 and 2 threads;
 //! - `refresh`: 10,000 pending identities against a resolver 1 ms away, 64 at a time;
-//! - `paired4k/<key>`, `paired-body/<kind>/<size>`, `registry/paired/...`: the ratio
+//! - `paired1k/<key>`, `paired4k/<key>`, `paired-body/<kind>/<size>`, `registry/paired/...`: the ratio
 //!   targets measured in alternation with what they are compared to (see [`paired`]): the
 //!   figures BENCHMARKS.md takes its ratios from.
 
@@ -327,6 +327,30 @@ fn paired<RA, RB>(
 fn bench_paired(c: &mut Criterion) {
     let msg = message(4 * 1024, false);
     let digest = [0x42u8; 32];
+    // 1 KB, the size of much transactional mail, where the fixed work per message weighs
+    // most: against mail-auth and the raw operation.
+    let small = message(1024, false);
+    for (name, file) in KEYS {
+        let k = key(file);
+        let mut g = c.benchmark_group(format!("paired1k/{name}"));
+        let ours = signer(&k, "sel", relaxed());
+        let peer = Peer::new(&k, "sel");
+        paired(
+            &mut g,
+            "easydkim|mail-auth",
+            || ours.sign(&small).unwrap(),
+            "mail-auth|easydkim",
+            || peer.sign(&small),
+        );
+        paired(
+            &mut g,
+            "easydkim|raw",
+            || ours.sign(&small).unwrap(),
+            &format!("raw-{:?}|easydkim", k.backend()),
+            || k.sign_digest(&digest).unwrap(),
+        );
+        g.finish();
+    }
     for (name, file) in KEYS {
         let k = key(file);
         let mut g = c.benchmark_group(format!("paired4k/{name}"));
