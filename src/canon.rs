@@ -330,7 +330,7 @@ fn may_change(w: &[u8; WINDOW + 1]) -> bool {
 
 /// Where the bytes of one window that relaxed canonicalization cares about are: bit `j` of
 /// each mask is byte `j` of the window.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Classes {
     sp: u64,
     tab: u64,
@@ -346,12 +346,7 @@ fn classes(w: &[u8; WINDOW]) -> Classes {
     use safe_arch::{cmp_eq_mask_i8_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i};
     let splat = |b: u8| set_splat_i8_m128i(i8::from_ne_bytes([b]));
     let (sp, tab, cr, lf) = (splat(b' '), splat(b'\t'), splat(b'\r'), splat(b'\n'));
-    let mut c = Classes {
-        sp: 0,
-        tab: 0,
-        cr: 0,
-        lf: 0,
-    };
+    let mut c = Classes::default();
     for (k, chunk) in w.chunks_exact(16).enumerate() {
         let v = m128i::from(<[u8; 16]>::try_from(chunk).expect("16 bytes"));
         // The mask is in the low 16 bits.
@@ -384,12 +379,7 @@ fn classes_portable(w: &[u8; WINDOW]) -> Classes {
             | u8::from(b == b'\r') << 2
             | u8::from(b == b'\n') << 3;
     }
-    let mut c = Classes {
-        sp: 0,
-        tab: 0,
-        cr: 0,
-        lf: 0,
-    };
+    let mut c = Classes::default();
     for (k, group) in flags.chunks_exact(8).enumerate() {
         let x = u64::from_le_bytes(group.try_into().expect("8 bytes"));
         let ones = 0x0101_0101_0101_0101;
