@@ -950,7 +950,7 @@ impl BodyCanonicalizer {
     }
 }
 
-/// The output of [`BodyCanonicalizer::feed_block`]: a buffer reused from block to block,
+/// The output of [`BodyCanonicalizer::feed_block_simple`]: a buffer reused from block to block,
 /// written at `w`. Its length is its capacity (zeroed once, grown rarely), at least `need`:
 /// the block's length, plus one for each CR added to a bare LF, plus some slack. Output never
 /// runs ahead of input by more than the CRs added, so short runs can be copied in 16-byte

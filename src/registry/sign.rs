@@ -1,5 +1,5 @@
 //! `registry.sign`: resolve the sender (who decides which key signs is
-//! [`resolve`](super::resolve)), then sign with the tenant's key and the operator's, over
+//! [`resolve`]), then sign with the tenant's key and the operator's, over
 //! one body pass.
 
 use super::resolve;

@@ -4,7 +4,7 @@
 //! `sign` reads and nothing else) kept in step with a [`RegistryStore`]:
 //!
 //! - **Changes** (create, delete, settings, rotation, status transitions) are explicit
-//!   [`Change`](crate::Change) values: an operation runs on a workspace over the node's
+//!   [`Change`] values: an operation runs on a workspace over the node's
 //!   snapshot, which records each change it applies; the node commits those changes to the
 //!   store and, once committed, applies the same changes to its own registry. Commits use
 //!   optimistic concurrency: each changed identity carries the version it was read at, and the store
