@@ -950,12 +950,12 @@ impl BodyCanonicalizer {
     }
 }
 
-/// The output of [`BodyCanonicalizer::feed_block_simple`]: a buffer reused from block to block,
-/// written at `w`. Its length is its capacity (zeroed once, grown rarely), at least `need`:
-/// the block's length, plus one for each CR added to a bare LF, plus some slack. Output never
-/// runs ahead of input by more than the CRs added, so short runs can be copied in 16-byte
-/// pieces that may write past their end (the next write covers the excess) instead of
-/// through `memcpy` calls.
+/// The output of [`BodyCanonicalizer::feed_block_simple`]: a buffer reused from block to
+/// block, written at `w`. Its length is its capacity (zeroed once, grown rarely), at least
+/// `need`: the block's length, plus one for each CR added to a bare LF, plus some slack.
+/// Output never runs ahead of input by more than the CRs added, so short runs can be copied
+/// in 16-byte pieces that may write past their end (the next write covers the excess)
+/// instead of through `memcpy` calls.
 struct Out {
     buf: Vec<u8>,
     w: usize,
