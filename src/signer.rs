@@ -645,49 +645,56 @@ fn ses_header_names<'a>(msg: &Message<'a>, profile: Profile) -> Vec<std::borrow:
 }
 
 fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<String, SignError> {
-    use std::fmt::Write as _;
     let opts = &s.options;
     let b64 = base64::engine::general_purpose::STANDARD;
     let names = signed_header_names(msg, opts);
     let c = opts.canonicalization();
 
     let mut f = Folder::new(FIELD_NAME);
-    // Each tag is written into one reused string (writing to a String cannot fail).
+    // Each tag is written into one reused string from its parts (no formatting machinery:
+    // this runs for every message).
     let mut tag = String::with_capacity(256);
-    let mut push = |f: &mut Folder, args: std::fmt::Arguments<'_>| {
+    let mut push = |f: &mut Folder, parts: &[&str]| {
         tag.clear();
-        let _ = tag.write_fmt(args);
+        for p in parts {
+            tag.push_str(p);
+        }
         f.push(Piece::Tag(&tag));
     };
+    let mut digits = [0u8; 20];
     f.push(Piece::Tag("v=1;"));
-    push(&mut f, format_args!("a={};", s.key.algorithm().as_str()));
+    push(&mut f, &["a=", s.key.algorithm().as_str(), ";"]);
     let (ch, cb) = (c.header.as_str(), c.body.as_str());
+    let (d, sel) = (s.domain.as_str(), s.selector.as_str());
     match opts.profile {
         Profile::SesCompatible | Profile::SesOperator => {
             f.push(Piece::Tag("q=dns/txt;"));
-            push(&mut f, format_args!("c={ch}/{cb};"));
-            push(&mut f, format_args!("s={};", s.selector));
-            push(&mut f, format_args!("d={};", s.domain));
+            push(&mut f, &["c=", ch, "/", cb, ";"]);
+            push(&mut f, &["s=", sel, ";"]);
+            push(&mut f, &["d=", d, ";"]);
         }
         Profile::Standard => {
-            push(&mut f, format_args!("c={ch}/{cb};"));
-            push(&mut f, format_args!("d={};", s.domain));
-            push(&mut f, format_args!("s={};", s.selector));
+            push(&mut f, &["c=", ch, "/", cb, ";"]);
+            push(&mut f, &["d=", d, ";"]);
+            push(&mut f, &["s=", sel, ";"]);
         }
     }
-    push(&mut f, format_args!("t={t};"));
+    push(&mut f, &["t=", decimal(t, &mut digits), ";"]);
     if let Some(x) = opts.expire_after {
         let x = t
             .saturating_add(x.max(1))
             .min(MAX_EXPIRY.max(t.saturating_add(1)));
-        push(&mut f, format_args!("x={x};"));
+        push(&mut f, &["x=", decimal(x, &mut digits), ";"]);
     }
     if let Some(i) = &opts.identity {
         // Canonical and within d= already: `Signer::identity` is the only way to set it.
-        push(&mut f, format_args!("i={};", dkim_quoted_printable(i)));
+        push(&mut f, &["i=", &dkim_quoted_printable(i), ";"]);
     }
     if opts.body_length {
-        push(&mut f, format_args!("l={};", bh.canonical_length));
+        push(
+            &mut f,
+            &["l=", decimal(bh.canonical_length, &mut digits), ";"],
+        );
     }
     tag.clear();
     tag.push_str("h=");
@@ -716,8 +723,14 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     let fields_len: usize = msg.fields().iter().map(|f| f.raw().len() + 2).sum();
     let mut data = Vec::with_capacity(fields_len + f.as_str().len() + 64);
     canonicalize_signed_headers(msg, &names, c.header, &mut data);
-    canonicalize_header(c.header, f.as_str().as_bytes(), &mut data);
-    data.truncate(data.len() - 2);
+    match c.header {
+        // The field is ours: its relaxed form is known without scanning it.
+        Canonicalization::Relaxed => f.append_relaxed(&mut data),
+        Canonicalization::Simple => {
+            canonicalize_header(c.header, f.as_str().as_bytes(), &mut data);
+            data.truncate(data.len() - 2);
+        }
+    }
     let digest: [u8; 32] = Sha256::digest(&data).into();
     let sig = s.key.sign_digest(&digest)?;
     tag.clear();
@@ -728,6 +741,20 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     let mut header = f.into_string();
     header.push_str("\r\n");
     Ok(header)
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).expect("ASCII digits")
 }
 
 /// The longest header name an explicit `h=` list accepts.
