@@ -263,6 +263,18 @@ fn is_plain_words(words: &[u8]) -> bool {
 /// Receives canonical body bytes.
 pub(crate) trait Sink {
     fn emit(&mut self, data: &[u8]);
+
+    /// How many bytes to hand over next with [`emit_piece`](Sink::emit_piece): for a hash,
+    /// the bytes up to the end of its current block (at most 64), so that each piece is
+    /// compressed at once, without a copy into its buffer.
+    fn next_piece(&mut self) -> usize {
+        WINDOW
+    }
+
+    /// [`emit`](Sink::emit) for the `next_piece()` bytes that follow, right after that call.
+    fn emit_piece(&mut self, data: &[u8]) {
+        self.emit(data);
+    }
 }
 
 impl Sink for Vec<u8> {
@@ -406,8 +418,9 @@ thread_local! {
     static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Largest rewrite buffer kept for reuse (a whole block plus slack fits).
-const SCRATCH_KEEP: usize = 2 * FAST_BLOCK;
+/// Largest rewrite buffer kept for reuse: the relaxed output of a whole block (at most
+/// twice its size, a CR added before each bare LF) plus slack, after doubling.
+const SCRATCH_KEEP: usize = 4 * FAST_BLOCK;
 
 fn take_scratch() -> Vec<u8> {
     SCRATCH.try_with(|c| c.take()).unwrap_or_default()
@@ -666,9 +679,11 @@ impl BodyCanonicalizer {
     /// end) and the bare LFs. A window with none costs only the masks; once the block has
     /// one, its bytes are copied into a reused buffer, one fixed-size copy per stretch
     /// between changes, each changed run replaced by one SP (or nothing before a line
-    /// end) and a CR put before each bare LF. Finished lines go to the sink about every
-    /// [`FLUSH`] bytes. A run that reaches the end of a window is settled in the next one
-    /// (the carries), so the result does not depend on where windows fall.
+    /// end) and a CR put before each bare LF. The output of the block stays in the buffer
+    /// and goes to the sink a block of the hash (64 bytes) per window, as soon as a byte
+    /// other than CR or LF follows it; the rest at the end of the block. A run that reaches
+    /// the end of a window is settled in the next one (the carries), so the result does
+    /// not depend on where windows fall.
     fn feed_block_relaxed(&mut self, block: &[u8], sink: &mut impl Sink) {
         let n = block.len();
         if self.scratch.capacity() == 0 {
@@ -677,6 +692,9 @@ impl BodyCanonicalizer {
         let mut out = std::mem::take(&mut self.scratch);
         // `out[..w]`: canonical output not yet emitted, starting at a line start.
         let mut w = 0;
+        // `out[..hashed]` went to the sink; `out[..settled]` precedes a byte other than CR
+        // or LF.
+        let (mut hashed, mut settled) = (0, 0);
         let mut copying = false;
         // Of the window before: its last byte was WSP, ended a changed run, was a CR.
         let (mut carry_s, mut carry_e, mut carry_cr) = (0u64, 0u64, 0u64);
@@ -803,18 +821,32 @@ impl BodyCanonicalizer {
             }
             out[w..w + WINDOW].copy_from_slice(&src[p..p + WINDOW]);
             w += valid - p;
-            if w >= FLUSH {
-                // Hand the finished lines to the sink while they are in the L1 cache, and
-                // keep the rest (part of a line) at the start of the buffer.
-                if let Some(lf) = memchr::memrchr(b'\n', &out[..w]) {
-                    self.emit_canonical_lines(&out[..=lf], sink);
-                    out.copy_within(lf + 1..w, 0);
-                    w -= lf + 1;
+            // Output up to a byte other than CR or LF is settled: it cannot be part of the
+            // empty lines that end a body (dropped).
+            if w > 0 && !matches!(out[w - 1], b'\r' | b'\n') {
+                settled = w;
+            }
+            // One block of settled output to the hash per window: SHA-256's rounds wait
+            // on one another, and the next window's classification and copies run in
+            // their shadow (handing over whole stretches at once costs their sum).
+            // (Strictly more than a block: what is left ends with a byte other than CR or
+            // LF, so the end of the block can still tell a line's end from an empty line.)
+            if settled - hashed > WINDOW {
+                if hashed == 0 {
+                    // Empty lines before this block's output are not at the end after all.
+                    while self.pending_empty > 0 {
+                        self.pending_empty -= 1;
+                        self.emit(CRLF, sink);
+                    }
                 }
+                let piece = sink.next_piece();
+                self.emitted_any = true;
+                sink.emit_piece(&out[hashed..hashed + piece]);
+                hashed += piece;
             }
         }
         if copying {
-            self.emit_canonical_lines(&out[..w], sink);
+            self.emit_canonical_lines(&out[hashed..w], sink);
         } else {
             self.emit_canonical_lines(block, sink);
         }
@@ -1050,8 +1082,9 @@ impl HashSink {
     }
 }
 
-impl Sink for HashSink {
-    fn emit(&mut self, data: &[u8]) {
+impl HashSink {
+    /// Counts `data` and returns what of it is hashed (all of it unless `l=` cuts it).
+    fn count<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
         self.total += data.len() as u64;
         let data = match self.limit {
             Some(limit) => {
@@ -1061,6 +1094,25 @@ impl Sink for HashSink {
             None => data,
         };
         self.hashed += data.len() as u64;
+        data
+    }
+}
+
+impl Sink for HashSink {
+    fn next_piece(&mut self) -> usize {
+        self.flush();
+        // Everything counted as hashed is now in the hasher.
+        WINDOW - (self.hashed % WINDOW as u64) as usize
+    }
+
+    fn emit_piece(&mut self, data: &[u8]) {
+        debug_assert_eq!(self.small_len, 0, "next_piece flushed the gathered bytes");
+        let data = self.count(data);
+        self.hasher.update(data);
+    }
+
+    fn emit(&mut self, data: &[u8]) {
+        let data = self.count(data);
         if self.small_len + data.len() <= SMALL {
             self.small[self.small_len..self.small_len + data.len()].copy_from_slice(data);
             self.small_len += data.len();

@@ -258,6 +258,38 @@ proptest! {
     }
 }
 
+/// The last line of content ending on every offset of a scan window, after a first change
+/// that shortens, keeps or lengthens the output (so output and input offsets differ), then
+/// the body's end with and without empty lines: the line end and the empty lines are told
+/// apart wherever the canonicalizer hands its output to the hash.
+#[test]
+fn last_line_ends_on_every_window_offset() {
+    let firsts: [&[u8]; 6] = [
+        b"a  b\n",
+        b"a\tb\r\n",
+        b"a  b\r\n",
+        b"\n",
+        b"x \r\n\r\n",
+        b"a  b",
+    ];
+    for first in firsts {
+        for len in 0..200 {
+            for end in [&b"\r\n"[..], b"\r\n\r\n", b"\r\n \r\n\r\n", b"\n\n", b""] {
+                let mut body = first.to_vec();
+                body.extend(std::iter::repeat_n(b'x', len));
+                body.extend_from_slice(end);
+                for c in CANONS {
+                    let want = rfc_canonical_body(c, &body);
+                    assert_eq!(canonical(c, &body), want, "{c} {body:?}");
+                    let got = hash_chunks(c, &[&body]);
+                    assert_eq!(got.digest, sha256(&want), "{c} {body:?}");
+                    assert_eq!(got.canonical_length, want.len() as u64, "{c} {body:?}");
+                }
+            }
+        }
+    }
+}
+
 /// A body of several 32 KB blocks whose whitespace runs straddle every offset of the scan
 /// window, against the model, whole and in uneven chunks.
 #[test]
