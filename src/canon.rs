@@ -260,15 +260,20 @@ fn is_plain_words(words: &[u8]) -> bool {
     pairs | words.last().map_or(0, |&b| special(b)) == 0
 }
 
+/// Whether `data[at..]` starts inside a line (a block of the canonicalizer starts a line).
+fn mid_line(data: &[u8], at: usize) -> bool {
+    at > 0 && data[at - 1] != b'\n'
+}
+
 /// Receives canonical body bytes.
 pub(crate) trait Sink {
     fn emit(&mut self, data: &[u8]);
 
-    /// How many bytes to hand over next with [`emit_piece`](Sink::emit_piece): for a hash,
-    /// the bytes up to the end of its current block (at most 64), so that each piece is
-    /// compressed at once, without a copy into its buffer.
-    fn next_piece(&mut self) -> usize {
-        WINDOW
+    /// How many bytes to hand over next with [`emit_piece`](Sink::emit_piece), at most
+    /// `max` (a multiple of 64): for a hash, up to the end of one of its blocks, so that the
+    /// piece is compressed at once, without a copy into its buffer.
+    fn next_piece(&mut self, max: usize) -> usize {
+        max
     }
 
     /// [`emit`](Sink::emit) for the `next_piece()` bytes that follow, right after that call.
@@ -284,6 +289,13 @@ impl Sink for Vec<u8> {
 }
 
 const CRLF: &[u8] = b"\r\n";
+
+/// Most bytes handed to the hash at once while windows are rewritten (one SHA-256 block)
+/// and while they are only tested (two: the test is cheap, and each call of the hash has a
+/// cost of its own). Small enough that the canonicalization around them runs while the
+/// hash works.
+const PIECE: usize = WINDOW;
+const PIECE_UNCHANGED: usize = 2 * WINDOW;
 
 /// Bytes per window of the event scan.
 const WINDOW: usize = 64;
@@ -609,9 +621,13 @@ impl BodyCanonicalizer {
             pos = 1;
             rewritten = true;
         }
-        // `out.buf[..flushed]` has gone to the sink (whole lines: `flushed` is at a line
-        // start, which the trailing-empty-line logic of `emit_canonical_lines` relies on).
+        // `out.buf[..flushed]` has gone to the sink (up to a line end once `flushed` > 0).
         let mut flushed = 0;
+        // `block[..hashed_in]` went to the sink before anything was rewritten (`out` then
+        // starts there, inside a line if `out_mid_line`); `block[..settled_in]` precedes a
+        // byte other than CR or LF.
+        let (mut hashed_in, mut settled_in) = (0, 0);
+        let mut out_mid_line = false;
         let mut start = 0;
         while start < n {
             let mut mask = if start + WINDOW < n {
@@ -625,11 +641,6 @@ impl BodyCanonicalizer {
                 w[..n - start].copy_from_slice(&block[start..]);
                 event_mask(&w)
             };
-            if mask == 0 {
-                // The common case: nothing to do in this window.
-                start += WINDOW;
-                continue;
-            }
             while mask != 0 {
                 let q = start + mask.trailing_zeros() as usize;
                 mask &= mask - 1;
@@ -642,8 +653,11 @@ impl BodyCanonicalizer {
                 } else if next == Some(b'\n') && q + 1 >= pos {
                     // A LF not preceded by CR ends a line too: it becomes CRLF.
                     if !rewritten {
+                        // From where hashing stopped.
                         out.start(n);
                         rewritten = true;
+                        pos = hashed_in;
+                        out_mid_line = mid_line(block, hashed_in);
                     }
                     out.put(block, pos, q + 1);
                     out.put_crlf();
@@ -651,23 +665,34 @@ impl BodyCanonicalizer {
                 }
             }
             start += WINDOW;
-            if rewritten && out.w - flushed >= FLUSH && start < n && pos <= start {
+            if !rewritten {
+                // Unchanged input goes to the hash as the scan goes, as in the relaxed scan
+                // (see there).
+                if start < n && !matches!(block[start - 1], b'\r' | b'\n') {
+                    settled_in = start;
+                }
+                if settled_in - hashed_in > PIECE_UNCHANGED {
+                    self.emit_piece(block, &mut hashed_in, PIECE_UNCHANGED, sink);
+                }
+            } else if out.w - flushed >= FLUSH && start < n && pos <= start {
                 // Hand what is done so far to the sink, up to its last line end, while it
                 // is still in the L1 cache (and keep the buffer's working set small).
                 out.put(block, pos, start);
                 pos = start;
                 if let Some(lf) = memchr::memrchr(b'\n', &out.buf[flushed..out.w]) {
                     let end = flushed + lf + 1;
-                    self.emit_canonical_lines(&out.buf[flushed..end], sink);
+                    let mid = flushed == 0 && out_mid_line;
+                    self.emit_canonical_lines(&out.buf[flushed..end], mid, sink);
                     flushed = end;
                 }
             }
         }
         if rewritten {
             out.put(block, pos, n);
-            self.emit_canonical_lines(&out.buf[flushed..out.w], sink);
+            let mid = flushed == 0 && out_mid_line;
+            self.emit_canonical_lines(&out.buf[flushed..out.w], mid, sink);
         } else {
-            self.emit_canonical_lines(block, sink);
+            self.emit_canonical_lines(&block[hashed_in..], mid_line(block, hashed_in), sink);
         }
         self.scratch = out.buf;
     }
@@ -695,6 +720,10 @@ impl BodyCanonicalizer {
         // `out[..hashed]` went to the sink; `out[..settled]` precedes a byte other than CR
         // or LF.
         let (mut hashed, mut settled) = (0, 0);
+        // The same for the input while nothing changed (`hashed_in`, `settled_in`), and
+        // whether the buffer starts inside a line.
+        let (mut hashed_in, mut settled_in) = (0, 0);
+        let mut out_mid_line = false;
         let mut copying = false;
         // Of the window before: its last byte was WSP, ended a changed run, was a CR.
         let (mut carry_s, mut carry_e, mut carry_cr) = (0u64, 0u64, 0u64);
@@ -718,6 +747,14 @@ impl BodyCanonicalizer {
                     }
                     carry_cr = u64::from(w[WINDOW - 1] == b'\r');
                     start += WINDOW;
+                    // The window is canonical as it is: hashed from the input, a block
+                    // per window as below.
+                    if !matches!(w[WINDOW - 1], b'\r' | b'\n') {
+                        settled_in = start;
+                    }
+                    if settled_in - hashed_in > PIECE_UNCHANGED {
+                        self.emit_piece(block, &mut hashed_in, PIECE_UNCHANGED, sink);
+                    }
                 }
                 if start > from {
                     carry_s = 0;
@@ -785,14 +822,24 @@ impl BodyCanonicalizer {
                 // line this window starts in is copied.
                 let here = start - WINDOW;
                 let done = memchr::memrchr(b'\n', &block[..here]).map_or(0, |lf| lf + 1);
-                if done > 0 {
-                    self.emit_canonical_lines(&block[..done], sink);
-                }
-                w = here - done;
+                // What was not hashed yet: whole lines from the input, the line this window
+                // starts in through the buffer (it may start where hashing stopped).
+                let from = if hashed_in < done {
+                    self.emit_canonical_lines(
+                        &block[hashed_in..done],
+                        mid_line(block, hashed_in),
+                        sink,
+                    );
+                    done
+                } else {
+                    hashed_in
+                };
+                out_mid_line = mid_line(block, from);
+                w = here - from;
                 if out.len() < w + 4 * WINDOW {
                     out.resize(w + 4 * WINDOW, 0);
                 }
-                out[..w].copy_from_slice(&block[done..here]);
+                out[..w].copy_from_slice(&block[from..here]);
             }
             // At most 64 bytes plus a CR per byte, written in whole windows.
             if out.len() < w + 4 * WINDOW {
@@ -831,34 +878,52 @@ impl BodyCanonicalizer {
             // their shadow (handing over whole stretches at once costs their sum).
             // (Strictly more than a block: what is left ends with a byte other than CR or
             // LF, so the end of the block can still tell a line's end from an empty line.)
-            if settled - hashed > WINDOW {
-                if hashed == 0 {
-                    // Empty lines before this block's output are not at the end after all.
-                    while self.pending_empty > 0 {
-                        self.pending_empty -= 1;
-                        self.emit(CRLF, sink);
-                    }
-                }
-                let piece = sink.next_piece();
-                self.emitted_any = true;
-                sink.emit_piece(&out[hashed..hashed + piece]);
-                hashed += piece;
+            if settled - hashed > PIECE {
+                self.emit_piece(&out, &mut hashed, PIECE, sink);
             }
         }
         if copying {
-            self.emit_canonical_lines(&out[hashed..w], sink);
+            let mid = if hashed > 0 {
+                out[hashed - 1] != b'\n'
+            } else {
+                out_mid_line
+            };
+            self.emit_canonical_lines(&out[hashed..w], mid, sink);
         } else {
-            self.emit_canonical_lines(block, sink);
+            self.emit_canonical_lines(&block[hashed_in..], mid_line(block, hashed_in), sink);
         }
         self.scratch = out;
     }
 
-    /// Emits whole lines already in canonical form, keeping empty lines at the end pending
-    /// (they are dropped if the body ends there).
-    fn emit_canonical_lines(&mut self, block: &[u8], sink: &mut impl Sink) {
+    /// Hands `data[*at..]`'s next piece ([`Sink::next_piece`]) to the sink and advances
+    /// `at`: output that a byte other than CR or LF follows, so empty lines before it are
+    /// not at the end of the body after all.
+    fn emit_piece(&mut self, data: &[u8], at: &mut usize, max: usize, sink: &mut impl Sink) {
+        while self.pending_empty > 0 {
+            self.pending_empty -= 1;
+            self.emit(CRLF, sink);
+        }
+        let piece = sink.next_piece(max);
+        self.emitted_any = true;
+        sink.emit_piece(&data[*at..*at + piece]);
+        *at += piece;
+    }
+
+    /// Emits output already in canonical form that ends with whole lines, keeping empty
+    /// lines at the end pending (they are dropped if the body ends there). The output
+    /// starts inside a line when `mid_line` (its first CRLF then ends that line: it is not
+    /// an empty line).
+    fn emit_canonical_lines(&mut self, block: &[u8], mid_line: bool, sink: &mut impl Sink) {
         let mut end = block.len();
         let mut trailing = 0u64;
-        while end >= 2 && &block[end - 2..end] == CRLF && (end == 2 || block[end - 3] == b'\n') {
+        while end >= 2
+            && &block[end - 2..end] == CRLF
+            && (if end == 2 {
+                !mid_line
+            } else {
+                block[end - 3] == b'\n'
+            })
+        {
             end -= 2;
             trailing += 1;
         }
@@ -1099,10 +1164,10 @@ impl HashSink {
 }
 
 impl Sink for HashSink {
-    fn next_piece(&mut self) -> usize {
+    fn next_piece(&mut self, max: usize) -> usize {
         self.flush();
         // Everything counted as hashed is now in the hasher.
-        WINDOW - (self.hashed % WINDOW as u64) as usize
+        max - (self.hashed % 64) as usize
     }
 
     fn emit_piece(&mut self, data: &[u8]) {

@@ -290,6 +290,35 @@ fn last_line_ends_on_every_window_offset() {
     }
 }
 
+/// Lines that need no change (as in base64 bodies), then content ending on every offset of
+/// a scan window, then a change or none, then the body's end with and without empty lines:
+/// the canonicalizer hashes unchanged input as it goes and switches to rewriting at the
+/// first change, possibly in the middle of a line it has partly hashed.
+#[test]
+fn unchanged_stretches_then_a_change_on_every_offset() {
+    let line: &[u8] =
+        b"TG9yZW0gaXBzdW0gZG9sb3Igc2l0IGFtZXQsIGNvbnNlY3RldHVyIGFkaXBpc2NpbmcgZWxpdC4g\r\n";
+    for lines in 0..4 {
+        for len in 0..160 {
+            for change in [&b""[..], b"a  b", b"\t", b"\n", b" \r\n"] {
+                for end in [&b"\r\n"[..], b"\r\n\r\n", b"", b"\n\r\n"] {
+                    let mut body = line.repeat(lines);
+                    body.extend(std::iter::repeat_n(b'y', len));
+                    body.extend_from_slice(change);
+                    body.extend_from_slice(end);
+                    for c in CANONS {
+                        let want = rfc_canonical_body(c, &body);
+                        assert_eq!(canonical(c, &body), want, "{c} {body:?}");
+                        let got = hash_chunks(c, &[&body]);
+                        assert_eq!(got.digest, sha256(&want), "{c} {body:?}");
+                        assert_eq!(got.canonical_length, want.len() as u64, "{c} {body:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A body of several 32 KB blocks whose whitespace runs straddle every offset of the scan
 /// window, against the model, whole and in uneven chunks.
 #[test]
