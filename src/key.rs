@@ -886,6 +886,21 @@ impl PublicKey {
     /// Checks a signature over a SHA-256 digest (the counterpart of
     /// [`SigningKey::sign_digest`]).
     pub fn verify_digest(&self, digest: &[u8; 32], signature: &[u8]) -> bool {
+        !self.is_weak() && self.verify_digest_not_weak(digest, signature)
+    }
+
+    /// Whether the key can never verify: an Ed25519 key of small order (which
+    /// `verify_strict` refuses). Costs a point multiplication, so the verifier asks once per
+    /// key record it keeps.
+    pub(crate) fn is_weak(&self) -> bool {
+        match self {
+            PublicKey::Rsa(_) => false,
+            PublicKey::Ed25519(k) => k.is_weak(),
+        }
+    }
+
+    /// [`verify_digest`](Self::verify_digest) for a key known not to be weak.
+    pub(crate) fn verify_digest_not_weak(&self, digest: &[u8; 32], signature: &[u8]) -> bool {
         match self {
             #[cfg(feature = "aws-lc-rs")]
             PublicKey::Rsa(k) => rsa_verify_aws_lc(k, digest, signature),
@@ -903,7 +918,7 @@ impl PublicKey {
 
 /// The canonical encodings of the eight points of small order (the 8-torsion subgroup of
 /// edwards25519), as ed25519-dalek's `compress` writes them.
-const SMALL_ORDER_ENCODINGS: [[u8; 32]; 8] = {
+pub(crate) const SMALL_ORDER_ENCODINGS: [[u8; 32]; 8] = {
     const fn y(first: [u8; 31], last: u8) -> [u8; 32] {
         let mut out = [0u8; 32];
         let mut i = 0;
@@ -947,22 +962,25 @@ const SMALL_ORDER_ENCODINGS: [[u8; 32]; 8] = {
     ]
 };
 
-/// Ed25519 verification with exactly the answers of ed25519-dalek's `verify_strict`, one
-/// point decompression cheaper.
+/// Ed25519 verification for a key that is not weak, with exactly the answers of
+/// ed25519-dalek's `verify_strict` (with [`PublicKey::is_weak`] in front of it, as
+/// [`PublicKey::verify_digest`] has), one point decompression cheaper.
 ///
 /// `verify_strict` is RFC 8032's check (`s` canonical, `R` equal to the canonical encoding
 /// of `[s]B - [k]A`) plus the rejection of a small-order `A` or `R`, and finds out whether
 /// `R` has small order by decompressing it. The comparison already requires `R` to be a
 /// canonical encoding, so `R` has small order exactly when its bytes are one of the eight
 /// canonical encodings of the 8-torsion points: a table lookup replaces the decompression
-/// (a field exponentiation, about 3 us, 8 % of a verification).
+/// (a field exponentiation, about 3 us, 8 % of a verification). Whether `A` is weak
+/// depends on the key alone: the verifier finds out once per key record it keeps.
 fn ed25519_verify(
     key: &ed25519_dalek::VerifyingKey,
     digest: &[u8; 32],
     signature: &ed25519_dalek::Signature,
 ) -> bool {
     use ed25519_dalek::Verifier as _;
-    if key.is_weak() || SMALL_ORDER_ENCODINGS.contains(signature.r_bytes()) {
+    // A weak key (small order) was refused by the caller.
+    if SMALL_ORDER_ENCODINGS.contains(signature.r_bytes()) {
         return false;
     }
     key.verify(digest, signature).is_ok()
@@ -985,11 +1003,15 @@ mod tests {
         assert_eq!(table, expected);
     }
 
-    /// `ed25519_verify` answers as `verify_strict` does: good signatures, tampered ones,
-    /// other digests, non-canonical `s`, and small-order `R` / weak keys.
+    /// `PublicKey::verify_digest` answers as `verify_strict` does: good signatures,
+    /// tampered ones, other digests, non-canonical `s`, and small-order `R` / weak keys.
     #[test]
     fn ed25519_verification_agrees_with_verify_strict() {
         use ed25519_dalek::Signer as _;
+        let ed25519_verify =
+            |k: &ed25519_dalek::VerifyingKey, d: &[u8; 32], s: &ed25519_dalek::Signature| {
+                PublicKey::Ed25519(*k).verify_digest(d, &s.to_bytes())
+            };
         let strict =
             |k: &ed25519_dalek::VerifyingKey, d: &[u8; 32], s: &ed25519_dalek::Signature| {
                 k.verify_strict(d, s).is_ok()
