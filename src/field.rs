@@ -292,7 +292,11 @@ pub(crate) fn parse_signature(
         detail: e.to_string(),
     })?;
     let header_list = strip_fws(require("h")?.value);
-    if header_list.split(':').any(str::is_empty) {
+    if header_list.is_empty()
+        || header_list.starts_with(':')
+        || header_list.ends_with(':')
+        || header_list.contains("::")
+    {
         return Err(FailureReason::InvalidTag {
             tag: "h",
             detail: "empty header name".into(),
@@ -329,7 +333,12 @@ pub(crate) fn parse_signature(
     }
     let identity = match get("i") {
         Some(i) => i.value.to_string(),
-        None => format!("@{domain}"),
+        None => {
+            let mut at = String::with_capacity(domain.as_str().len() + 1);
+            at.push('@');
+            at.push_str(domain.as_str());
+            at
+        }
     };
     let body_length = get("l").map(|l| parse_u64("l", l.value)).transpose()?;
     let timestamp = get("t").map(|t| parse_time("t", t.value)).transpose()?;
@@ -384,6 +393,36 @@ mod tests {
             "[A-Za-z0-9+/]{0,700}".prop_map(|v| (2u8, format!("b={v};"))),
         ];
         proptest::collection::vec(piece, 0..10)
+    }
+
+    /// `h=` needs at least one name and no empty one (RFC 6376 3.5); FWS around the colons
+    /// is allowed.
+    #[test]
+    fn header_list_with_an_empty_name_is_refused() {
+        for (h, ok) in [
+            ("from", true),
+            ("from:to", true),
+            ("from :\r\n to", true),
+            ("", false),
+            (":from", false),
+            ("from:", false),
+            ("from::to", false),
+            ("from: :to", false),
+        ] {
+            let raw = format!(
+                "DKIM-Signature: v=1; a=ed25519-sha256; d=example.com; s=sel; h={h};\r\n \
+                 bh=AAAA; b=AAAA\r\nFrom: a@example.com\r\n\r\n"
+            );
+            let msg = crate::message::Message::parse(raw.as_bytes()).unwrap();
+            let r = parse_signature(&msg.fields()[0], &mut Partial::default());
+            match r {
+                Ok(sig) => assert!(ok, "{h:?} accepted as {:?}", sig.header_list),
+                Err(e) => assert!(
+                    !ok && matches!(e, FailureReason::InvalidTag { tag: "h", .. }),
+                    "{h:?}: {e:?}"
+                ),
+            }
+        }
     }
 
     proptest::proptest! {

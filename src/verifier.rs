@@ -531,7 +531,13 @@ fn fill(r: &mut VerificationResult, p: Partial) {
 }
 
 fn key_name(sig: &ParsedSignature) -> String {
-    format!("{}._domainkey.{}", sig.selector, sig.domain)
+    const MIDDLE: &str = "._domainkey.";
+    let (s, d) = (sig.selector.as_str(), sig.domain.as_str());
+    let mut name = String::with_capacity(s.len() + MIDDLE.len() + d.len());
+    name.push_str(s);
+    name.push_str(MIDDLE);
+    name.push_str(d);
+    name
 }
 
 /// Checks one parsed signature against its key record answer.
