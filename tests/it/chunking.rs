@@ -258,6 +258,18 @@ proptest! {
     }
 }
 
+/// The canonical body and its hash (digest and length), in both canonicalizations, are
+/// the model's.
+fn agrees_with_the_model(body: &[u8]) {
+    for c in CANONS {
+        let want = rfc_canonical_body(c, body);
+        assert_eq!(canonical(c, body), want, "{c} {body:?}");
+        let got = hash_chunks(c, &[body]);
+        assert_eq!(got.digest, sha256(&want), "{c} {body:?}");
+        assert_eq!(got.canonical_length, want.len() as u64, "{c} {body:?}");
+    }
+}
+
 /// The last line of content ending on every offset of a scan window, after a first change
 /// that shortens, keeps or lengthens the output (so output and input offsets differ), then
 /// the body's end with and without empty lines: the line end and the empty lines are told
@@ -278,13 +290,7 @@ fn last_line_ends_on_every_window_offset() {
                 let mut body = first.to_vec();
                 body.extend(std::iter::repeat_n(b'x', len));
                 body.extend_from_slice(end);
-                for c in CANONS {
-                    let want = rfc_canonical_body(c, &body);
-                    assert_eq!(canonical(c, &body), want, "{c} {body:?}");
-                    let got = hash_chunks(c, &[&body]);
-                    assert_eq!(got.digest, sha256(&want), "{c} {body:?}");
-                    assert_eq!(got.canonical_length, want.len() as u64, "{c} {body:?}");
-                }
+                agrees_with_the_model(&body);
             }
         }
     }
@@ -306,13 +312,7 @@ fn unchanged_stretches_then_a_change_on_every_offset() {
                     body.extend(std::iter::repeat_n(b'y', len));
                     body.extend_from_slice(change);
                     body.extend_from_slice(end);
-                    for c in CANONS {
-                        let want = rfc_canonical_body(c, &body);
-                        assert_eq!(canonical(c, &body), want, "{c} {body:?}");
-                        let got = hash_chunks(c, &[&body]);
-                        assert_eq!(got.digest, sha256(&want), "{c} {body:?}");
-                        assert_eq!(got.canonical_length, want.len() as u64, "{c} {body:?}");
-                    }
+                    agrees_with_the_model(&body);
                 }
             }
         }
