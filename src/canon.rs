@@ -415,8 +415,8 @@ fn classes_portable(w: &[u8; WINDOW]) -> Classes {
     c
 }
 
-/// Rewritten output goes to the sink in stretches of about this many bytes, while they are
-/// still in the L1 cache.
+/// Simple canonicalization: output rewritten for bare LFs goes to the sink in stretches of
+/// about this many bytes, while they are still in the L1 cache.
 const FLUSH: usize = 4096;
 
 /// Bytes of whole lines checked and emitted at once on the fast path (stays in L2 cache
@@ -597,9 +597,11 @@ impl BodyCanonicalizer {
 
     /// Simple canonicalization of a block of whole lines (it ends with LF and starts a
     /// line) in one pass. A vectorised scan flags the few places where the canonical form
-    /// differs from the input ([`event_flags`]); a block without any goes to the sink as it
-    /// is. Otherwise the runs between those places are copied into one reused buffer, each
-    /// bare LF becoming CRLF, and the buffer goes to the sink in one piece.
+    /// differs from the input ([`event_flags`]). Until the first bare LF the input goes to
+    /// the sink as it is, two hash blocks per window while the scan goes on (see
+    /// [`feed_block_relaxed`](Self::feed_block_relaxed)); from there the runs between
+    /// those places are copied into one reused buffer, each bare LF becoming CRLF, and the
+    /// buffer goes to the sink about every [`FLUSH`] bytes.
     fn feed_block_simple(&mut self, block: &[u8], sink: &mut impl Sink) {
         let n = block.len();
         if self.scratch.capacity() == 0 {
