@@ -260,9 +260,30 @@ fn is_plain_words(words: &[u8]) -> bool {
     pairs | words.last().map_or(0, |&b| special(b)) == 0
 }
 
-/// Whether `data[at..]` starts inside a line (a block of the canonicalizer starts a line).
-fn mid_line(data: &[u8], at: usize) -> bool {
-    at > 0 && data[at - 1] != b'\n'
+/// How far a buffer of canonical output (or of input that needs no change) has gone to the
+/// sink while a block is processed: in pieces as the scan goes
+/// ([`BodyCanonicalizer::hand_over`]), the rest at the end
+/// ([`BodyCanonicalizer::hand_over_rest`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Handover {
+    /// `data[..hashed]` went to the sink.
+    hashed: usize,
+    /// `data[..settled]` precedes a byte other than CR or LF, so it cannot be part of the
+    /// empty lines that end a body (which are dropped).
+    settled: usize,
+    /// `data` starts inside a line (a block of the canonicalizer starts a line; a buffer
+    /// may start where hashing of the input stopped).
+    starts_mid_line: bool,
+}
+
+impl Handover {
+    /// Whether `data[self.hashed..]` starts inside a line.
+    fn mid_line(&self, data: &[u8]) -> bool {
+        match self.hashed {
+            0 => self.starts_mid_line,
+            h => data[h - 1] != b'\n',
+        }
+    }
 }
 
 /// Receives canonical body bytes.
@@ -623,13 +644,9 @@ impl BodyCanonicalizer {
             pos = 1;
             rewritten = true;
         }
-        // `out.buf[..flushed]` has gone to the sink (up to a line end once `flushed` > 0).
-        let mut flushed = 0;
-        // `block[..hashed_in]` went to the sink before anything was rewritten (`out` then
-        // starts there, inside a line if `out_mid_line`); `block[..settled_in]` precedes a
-        // byte other than CR or LF.
-        let (mut hashed_in, mut settled_in) = (0, 0);
-        let mut out_mid_line = false;
+        // The input until something is rewritten, then `out` (its `hashed` only ever at a
+        // line end).
+        let (mut input, mut rewrite) = (Handover::default(), Handover::default());
         let mut start = 0;
         while start < n {
             let mut mask = if start + WINDOW < n {
@@ -658,8 +675,8 @@ impl BodyCanonicalizer {
                         // From where hashing stopped.
                         out.start(n);
                         rewritten = true;
-                        pos = hashed_in;
-                        out_mid_line = mid_line(block, hashed_in);
+                        pos = input.hashed;
+                        rewrite.starts_mid_line = input.mid_line(block);
                     }
                     out.put(block, pos, q + 1);
                     out.put_crlf();
@@ -668,33 +685,24 @@ impl BodyCanonicalizer {
             }
             start += WINDOW;
             if !rewritten {
-                // Unchanged input goes to the hash as the scan goes, as in the relaxed scan
-                // (see there).
-                if start < n && !matches!(block[start - 1], b'\r' | b'\n') {
-                    settled_in = start;
-                }
-                if settled_in - hashed_in > PIECE_UNCHANGED {
-                    self.emit_piece(block, &mut hashed_in, PIECE_UNCHANGED, sink);
-                }
-            } else if out.w - flushed >= FLUSH && start < n && pos <= start {
+                // Unchanged input goes to the hash as the scan goes.
+                self.hand_over(block, start.min(n), &mut input, PIECE_UNCHANGED, sink);
+            } else if out.w - rewrite.hashed >= FLUSH && start < n && pos <= start {
                 // Hand what is done so far to the sink, up to its last line end, while it
                 // is still in the L1 cache (and keep the buffer's working set small).
                 out.put(block, pos, start);
                 pos = start;
-                if let Some(lf) = memchr::memrchr(b'\n', &out.buf[flushed..out.w]) {
-                    let end = flushed + lf + 1;
-                    let mid = flushed == 0 && out_mid_line;
-                    self.emit_canonical_lines(&out.buf[flushed..end], mid, sink);
-                    flushed = end;
+                if let Some(lf) = memchr::memrchr(b'\n', &out.buf[rewrite.hashed..out.w]) {
+                    let end = rewrite.hashed + lf + 1;
+                    self.hand_over_rest(&out.buf, end, &mut rewrite, sink);
                 }
             }
         }
         if rewritten {
             out.put(block, pos, n);
-            let mid = flushed == 0 && out_mid_line;
-            self.emit_canonical_lines(&out.buf[flushed..out.w], mid, sink);
+            self.hand_over_rest(&out.buf, out.w, &mut rewrite, sink);
         } else {
-            self.emit_canonical_lines(&block[hashed_in..], mid_line(block, hashed_in), sink);
+            self.hand_over_rest(block, n, &mut input, sink);
         }
         self.scratch = out.buf;
     }
@@ -717,15 +725,11 @@ impl BodyCanonicalizer {
             self.scratch = take_scratch();
         }
         let mut out = std::mem::take(&mut self.scratch);
-        // `out[..w]`: canonical output not yet emitted, starting at a line start.
+        // `out[..w]`: canonical output of the block from where the input stopped going to
+        // the sink as it is.
         let mut w = 0;
-        // `out[..hashed]` went to the sink; `out[..settled]` precedes a byte other than CR
-        // or LF.
-        let (mut hashed, mut settled) = (0, 0);
-        // The same for the input while nothing changed (`hashed_in`, `settled_in`), and
-        // whether the buffer starts inside a line.
-        let (mut hashed_in, mut settled_in) = (0, 0);
-        let mut out_mid_line = false;
+        // The input until the first change, then `out`.
+        let (mut input, mut rewrite) = (Handover::default(), Handover::default());
         let mut copying = false;
         // Of the window before: its last byte was WSP, ended a changed run, was a CR.
         let (mut carry_s, mut carry_e, mut carry_cr) = (0u64, 0u64, 0u64);
@@ -749,14 +753,8 @@ impl BodyCanonicalizer {
                     }
                     carry_cr = u64::from(w[WINDOW - 1] == b'\r');
                     start += WINDOW;
-                    // The window is canonical as it is: hashed from the input, a block
-                    // per window as below.
-                    if !matches!(w[WINDOW - 1], b'\r' | b'\n') {
-                        settled_in = start;
-                    }
-                    if settled_in - hashed_in > PIECE_UNCHANGED {
-                        self.emit_piece(block, &mut hashed_in, PIECE_UNCHANGED, sink);
-                    }
+                    // The window is canonical as it is: hashed from the input.
+                    self.hand_over(block, start, &mut input, PIECE_UNCHANGED, sink);
                 }
                 if start > from {
                     carry_s = 0;
@@ -826,17 +824,11 @@ impl BodyCanonicalizer {
                 let done = memchr::memrchr(b'\n', &block[..here]).map_or(0, |lf| lf + 1);
                 // What was not hashed yet: whole lines from the input, the line this window
                 // starts in through the buffer (it may start where hashing stopped).
-                let from = if hashed_in < done {
-                    self.emit_canonical_lines(
-                        &block[hashed_in..done],
-                        mid_line(block, hashed_in),
-                        sink,
-                    );
-                    done
-                } else {
-                    hashed_in
-                };
-                out_mid_line = mid_line(block, from);
+                if input.hashed < done {
+                    self.hand_over_rest(block, done, &mut input, sink);
+                }
+                let from = input.hashed;
+                rewrite.starts_mid_line = input.mid_line(block);
                 w = here - from;
                 if out.len() < w + 4 * WINDOW {
                     out.resize(w + 4 * WINDOW, 0);
@@ -870,45 +862,52 @@ impl BodyCanonicalizer {
             }
             out[w..w + WINDOW].copy_from_slice(&src[p..p + WINDOW]);
             w += valid - p;
-            // Output up to a byte other than CR or LF is settled: it cannot be part of the
-            // empty lines that end a body (dropped).
-            if w > 0 && !matches!(out[w - 1], b'\r' | b'\n') {
-                settled = w;
-            }
-            // One block of settled output to the hash per window: SHA-256's rounds wait
-            // on one another, and the next window's classification and copies run in
-            // their shadow (handing over whole stretches at once costs their sum).
-            // (Strictly more than a block: what is left ends with a byte other than CR or
-            // LF, so the end of the block can still tell a line's end from an empty line.)
-            if settled - hashed > PIECE {
-                self.emit_piece(&out, &mut hashed, PIECE, sink);
-            }
+            self.hand_over(&out, w, &mut rewrite, PIECE, sink);
         }
         if copying {
-            let mid = if hashed > 0 {
-                out[hashed - 1] != b'\n'
-            } else {
-                out_mid_line
-            };
-            self.emit_canonical_lines(&out[hashed..w], mid, sink);
+            self.hand_over_rest(&out, w, &mut rewrite, sink);
         } else {
-            self.emit_canonical_lines(&block[hashed_in..], mid_line(block, hashed_in), sink);
+            self.hand_over_rest(block, n, &mut input, sink);
         }
         self.scratch = out;
     }
 
-    /// Hands `data[*at..]`'s next piece ([`Sink::next_piece`]) to the sink and advances
-    /// `at`: output that a byte other than CR or LF follows, so empty lines before it are
-    /// not at the end of the body after all.
-    fn emit_piece(&mut self, data: &[u8], at: &mut usize, max: usize, sink: &mut impl Sink) {
-        while self.pending_empty > 0 {
-            self.pending_empty -= 1;
-            self.emit(CRLF, sink);
+    /// `data[..end]` is final: once more than `max` bytes of it are settled and not yet
+    /// handed over, hands the sink its next piece ([`Sink::next_piece`], at most `max`).
+    /// Called after each window: SHA-256's rounds wait on one another, and the next
+    /// window's work runs in their shadow (handing over whole stretches at once costs the
+    /// sum of both). Strictly more than `max`: what is left always holds a byte other than
+    /// CR or LF, so its end can still tell a line's end from an empty line.
+    #[inline(always)]
+    fn hand_over(
+        &mut self,
+        data: &[u8],
+        end: usize,
+        h: &mut Handover,
+        max: usize,
+        sink: &mut impl Sink,
+    ) {
+        if end > 0 && !matches!(data[end - 1], b'\r' | b'\n') {
+            h.settled = end;
         }
-        let piece = sink.next_piece(max);
-        self.emitted_any = true;
-        sink.emit_piece(&data[*at..*at + piece]);
-        *at += piece;
+        if h.settled - h.hashed > max {
+            // A byte other than CR or LF follows: empty lines before this piece are not at
+            // the end of the body after all.
+            while self.pending_empty > 0 {
+                self.pending_empty -= 1;
+                self.emit(CRLF, sink);
+            }
+            let piece = sink.next_piece(max);
+            self.emitted_any = true;
+            sink.emit_piece(&data[h.hashed..h.hashed + piece]);
+            h.hashed += piece;
+        }
+    }
+
+    /// Hands the sink `data[h.hashed..end]` (whole lines) and advances `h.hashed` to `end`.
+    fn hand_over_rest(&mut self, data: &[u8], end: usize, h: &mut Handover, sink: &mut impl Sink) {
+        self.emit_canonical_lines(&data[h.hashed..end], h.mid_line(data), sink);
+        h.hashed = end;
     }
 
     /// Emits output already in canonical form that ends with whole lines, keeping empty

@@ -126,6 +126,7 @@ mod failure;
 mod field;
 mod key;
 mod key_record;
+mod lanes;
 #[cfg(feature = "lettre")]
 #[cfg_attr(docsrs, doc(cfg(feature = "lettre")))]
 pub mod lettre_transport;

@@ -485,20 +485,9 @@ fn excerpt(line: &[u8]) -> String {
 }
 
 /// For one header line without its terminator: bit 0 set if it holds a CR (which is then
-/// bare), bit 7 if it holds a byte with the high bit. Sixteen bytes at a time in fixed-size
-/// lanes, which the compiler turns into vector operations (a plain fold over the slice
-/// stays one byte per step).
+/// bare), bit 7 if it holds a byte with the high bit (in vector lanes).
 fn bare_cr_or_8bit(line: &[u8]) -> u8 {
-    let flag = |b: u8| (b & 0x80) | u8::from(b == b'\r');
-    let mut lanes = [0u8; 16];
-    let mut chunks = line.chunks_exact(16);
-    for chunk in &mut chunks {
-        for (acc, &b) in lanes.iter_mut().zip(chunk) {
-            *acc |= flag(b);
-        }
-    }
-    let tail = chunks.remainder().iter().fold(0, |acc, &b| acc | flag(b));
-    lanes.iter().fold(tail, |acc, &b| acc | b)
+    crate::lanes::or_lanes(line, |b| (b & 0x80) | u8::from(b == b'\r'))
 }
 
 /// RFC 5322 `atext`.

@@ -21,8 +21,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::canon::{
-    canonicalize_header, canonicalize_signed_headers, BodyHash, BodyHasher, Canonicalization,
-    Canonicalizer,
+    canonicalize_signed_headers, BodyHash, BodyHasher, Canonicalization, Canonicalizer,
 };
 use crate::error::SignError;
 use crate::field::{Folder, Piece, FIELD_NAME};
@@ -723,14 +722,8 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     let fields_len: usize = msg.fields().iter().map(|f| f.raw().len() + 2).sum();
     let mut data = Vec::with_capacity(fields_len + f.as_str().len() + 64);
     canonicalize_signed_headers(msg, &names, c.header, &mut data);
-    match c.header {
-        // The field is ours: its relaxed form is known without scanning it.
-        Canonicalization::Relaxed => f.append_relaxed(&mut data),
-        Canonicalization::Simple => {
-            canonicalize_header(c.header, f.as_str().as_bytes(), &mut data);
-            data.truncate(data.len() - 2);
-        }
-    }
+    // The field is ours: its canonical form is known without scanning it.
+    f.append_canonical(c.header, &mut data);
     let digest: [u8; 32] = Sha256::digest(&data).into();
     let sig = s.key.sign_digest(&digest)?;
     tag.clear();

@@ -78,20 +78,12 @@ pub fn parse_tag_list(input: &str) -> Result<Vec<Tag<'_>>, TagListError> {
     Ok(tags)
 }
 
-/// Whether every byte is a printable non-space ASCII character or FWS. Sixteen bytes at a
-/// time in fixed-size lanes (values such as `b=` run to hundreds of bytes), which the
-/// compiler turns into vector operations.
+/// Whether every byte is a printable non-space ASCII character or FWS (in vector lanes:
+/// values such as `b=` run to hundreds of bytes).
 fn is_tag_value(v: &[u8]) -> bool {
-    let bad = |b: u8| u8::from((b.wrapping_sub(0x21) >= 0x5e) & !is_fws_byte(b));
-    let mut lanes = [0u8; 16];
-    let mut chunks = v.chunks_exact(16);
-    for chunk in &mut chunks {
-        for (acc, &b) in lanes.iter_mut().zip(chunk) {
-            *acc |= bad(b);
-        }
-    }
-    let tail = chunks.remainder().iter().fold(0, |acc, &b| acc | bad(b));
-    lanes.iter().fold(tail, |acc, &b| acc | b) == 0
+    crate::lanes::or_lanes(v, |b| {
+        u8::from((b.wrapping_sub(0x21) >= 0x5e) & !is_fws_byte(b))
+    }) == 0
 }
 
 fn is_fws(c: char) -> bool {
@@ -117,7 +109,7 @@ pub(crate) fn strip_fws_bytes(s: &str) -> Vec<u8> {
     // copied whole.
     let mut chunks = s.as_bytes().chunks_exact(16);
     for chunk in &mut chunks {
-        if chunk.iter().fold(false, |any, &b| any | is_fws_byte(b)) {
+        if crate::lanes::or_lanes(chunk, |b| u8::from(is_fws_byte(b))) != 0 {
             out.extend(chunk.iter().filter(|&&b| !is_fws_byte(b)));
         } else {
             out.extend_from_slice(chunk);

@@ -531,13 +531,7 @@ fn fill(r: &mut VerificationResult, p: Partial) {
 }
 
 fn key_name(sig: &ParsedSignature) -> String {
-    const MIDDLE: &str = "._domainkey.";
-    let (s, d) = (sig.selector.as_str(), sig.domain.as_str());
-    let mut name = String::with_capacity(s.len() + MIDDLE.len() + d.len());
-    name.push_str(s);
-    name.push_str(MIDDLE);
-    name.push_str(d);
-    name
+    [sig.selector.as_str(), "._domainkey.", sig.domain.as_str()].concat()
 }
 
 /// Checks one parsed signature against its key record answer.
@@ -588,7 +582,7 @@ fn verify_parsed(
         }
     };
     let testing = record.record.testing;
-    let mut r = check_with_key(msg, sig, &record.record, record.weak, opts, body_hashes);
+    let mut r = check_with_key(msg, sig, &record, opts, body_hashes);
     r.testing = testing;
     r
 }
@@ -596,11 +590,11 @@ fn verify_parsed(
 fn check_with_key(
     msg: &Message<'_>,
     sig: &ParsedSignature,
-    record: &KeyRecord,
-    weak: bool,
+    cached: &CachedRecord,
     opts: &VerifyOptions,
     body_hashes: &mut HashMap<(Canonicalization, Option<u64>), BodyHash>,
 ) -> VerificationResult {
+    let record = &cached.record;
     let perm = |r| VerificationResult::new(Status::PermError, Some(r));
     let key = match &record.key {
         Some(k) => k,
@@ -672,7 +666,7 @@ fn check_with_key(
     canonicalize_header(c.header, &sig.unsigned_header, &mut data);
     data.truncate(data.len() - 2);
     let digest: [u8; 32] = Sha256::digest(&data).into();
-    if weak || !key.verify_digest_not_weak(&digest, &sig.signature) {
+    if cached.weak || !key.verify_digest_not_weak(&digest, &sig.signature) {
         return fail(FailureReason::SignatureMismatch);
     }
     if opts.reject_unsigned_from {
@@ -734,7 +728,7 @@ pub(crate) fn self_check(
         hashes.insert((*c, None), *bh);
         hashes.insert((*c, Some(bh.canonical_length)), *bh);
     }
-    check_with_key(msg, &sig, &record, key.is_weak(), &opts, &mut hashes).status == Status::Pass
+    check_with_key(msg, &sig, &CachedRecord::new(record), &opts, &mut hashes).status == Status::Pass
 }
 
 #[cfg(test)]
