@@ -404,6 +404,90 @@ fn classes(w: &[u8; WINDOW]) -> Classes {
     c
 }
 
+/// How windows are classified into [`Classes`]: the block loops are compiled once for
+/// each ([`BodyCanonicalizer::feed_block`]).
+trait Lanes: Copy {
+    fn classes(self, w: &[u8; WINDOW]) -> Classes;
+}
+
+/// The instructions every CPU of the target has ([`classes`]).
+#[derive(Clone, Copy)]
+struct Baseline;
+
+impl Lanes for Baseline {
+    #[inline(always)]
+    fn classes(self, w: &[u8; WINDOW]) -> Classes {
+        classes(w)
+    }
+}
+
+/// AVX2 (found at run time): per 32 bytes, four compares and four `vpmovmskb`, through
+/// `pulp`'s safe wrappers.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Avx2(pulp::x86::V3);
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Avx2 {
+    #[inline(always)]
+    fn classes(self, w: &[u8; WINDOW]) -> Classes {
+        use core::arch::x86_64::__m256i;
+        let avx2 = self.0.avx2;
+        let lo: __m256i = pulp::bytemuck::cast(<[u8; 32]>::try_from(&w[..32]).expect("32"));
+        let hi: __m256i = pulp::bytemuck::cast(<[u8; 32]>::try_from(&w[32..]).expect("32"));
+        let eq = |b: u8| {
+            let x = self.0.avx._mm256_set1_epi8(i8::from_ne_bytes([b]));
+            let m = |v| u64::from(avx2._mm256_movemask_epi8(avx2._mm256_cmpeq_epi8(v, x)) as u32);
+            m(lo) | m(hi) << 32
+        };
+        Classes {
+            sp: eq(b' '),
+            tab: eq(b'\t'),
+            cr: eq(b'\r'),
+            lf: eq(b'\n'),
+        }
+    }
+}
+
+/// [`BodyCanonicalizer::feed_block_with`] as the function that
+/// [`pulp::x86::V3::vectorize`] compiles with AVX2 enabled (everything it calls that is
+/// marked `#[inline(always)]` is compiled with it).
+#[cfg(target_arch = "x86_64")]
+struct WithLanes<'a, S, L> {
+    canon: &'a mut BodyCanonicalizer,
+    block: &'a [u8],
+    sink: &'a mut S,
+    lanes: L,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<S: Sink, L: Lanes> pulp::NullaryFnOnce for WithLanes<'_, S, L> {
+    type Output = ();
+
+    #[inline(always)]
+    fn call(self) {
+        self.canon
+            .feed_block_with(self.block, self.sink, self.lanes);
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+thread_local! {
+    /// Tests set this to run the baseline form on a CPU that has AVX2.
+    static BASELINE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+fn baseline_only() -> bool {
+    BASELINE_ONLY.with(|b| b.get())
+}
+
+#[cfg(all(not(test), target_arch = "x86_64"))]
+#[inline(always)]
+fn baseline_only() -> bool {
+    false
+}
+
 /// [`Classes`] of a window on other targets.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
@@ -579,14 +663,36 @@ impl BodyCanonicalizer {
                 continue;
             };
             let block = &chunk[i..=i + off];
-            match self.canon {
-                Canonicalization::Simple => self.feed_block_simple(block, sink),
-                Canonicalization::Relaxed => self.feed_block_relaxed(block, sink),
-            }
+            self.feed_block(block, sink);
             // After the scan, when the block is in cache: its jumps of about 1 KB would
             // otherwise each wait for memory on bodies larger than the cache.
             self.note_longest_line(block);
             i += off + 1;
+        }
+    }
+
+    /// A block of whole lines (it ends with LF and starts a line), with the widest lanes
+    /// the CPU has: where AVX2 is found at run time (once per process), the block's whole
+    /// loop is compiled for it, its own vectorised tests included; otherwise for the
+    /// target's baseline. Both give the same output (a test holds them to it).
+    fn feed_block(&mut self, block: &[u8], sink: &mut impl Sink) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(v3) = pulp::x86::V3::try_new().filter(|_| !baseline_only()) {
+            return v3.vectorize(WithLanes {
+                canon: self,
+                block,
+                sink,
+                lanes: Avx2(v3),
+            });
+        }
+        self.feed_block_with(block, sink, Baseline);
+    }
+
+    #[inline(always)]
+    fn feed_block_with(&mut self, block: &[u8], sink: &mut impl Sink, lanes: impl Lanes) {
+        match self.canon {
+            Canonicalization::Simple => self.feed_block_simple(block, sink),
+            Canonicalization::Relaxed => self.feed_block_relaxed(block, sink, lanes),
         }
     }
 
@@ -623,6 +729,7 @@ impl BodyCanonicalizer {
     /// [`feed_block_relaxed`](Self::feed_block_relaxed)); from there the runs between
     /// those places are copied into one reused buffer, each bare LF becoming CRLF, and the
     /// buffer goes to the sink about every [`FLUSH`] bytes.
+    #[inline(always)]
     fn feed_block_simple(&mut self, block: &[u8], sink: &mut impl Sink) {
         let n = block.len();
         if self.scratch.capacity() == 0 {
@@ -719,7 +826,8 @@ impl BodyCanonicalizer {
     /// other than CR or LF follows it; the rest at the end of the block. A run that reaches
     /// the end of a window is settled in the next one (the carries), so the result does
     /// not depend on where windows fall.
-    fn feed_block_relaxed(&mut self, block: &[u8], sink: &mut impl Sink) {
+    #[inline(always)]
+    fn feed_block_relaxed(&mut self, block: &[u8], sink: &mut impl Sink, lanes: impl Lanes) {
         let n = block.len();
         if self.scratch.capacity() == 0 {
             self.scratch = take_scratch();
@@ -785,7 +893,7 @@ impl BodyCanonicalizer {
                 carry_cr = u64::from(src[WINDOW - 1] == b'\r');
                 (0, 0, 0, 0, 0)
             } else {
-                let c = classes(src[..WINDOW].try_into().expect("one window"));
+                let c = lanes.classes(src[..WINDOW].try_into().expect("one window"));
                 let next = src[WINDOW];
                 let wsp = c.sp | c.tab;
                 let wsp_prev = (wsp << 1) | carry_s;
@@ -1363,6 +1471,10 @@ mod tests {
             let w: &[u8; WINDOW] = w.as_slice().try_into().expect("one window");
             let c = classes(w);
             proptest::prop_assert_eq!(c, classes_portable(w));
+            #[cfg(target_arch = "x86_64")]
+            if let Some(v3) = pulp::x86::V3::try_new() {
+                proptest::prop_assert_eq!(Avx2(v3).classes(w), c);
+            }
             for (j, &b) in w.iter().enumerate() {
                 proptest::prop_assert_eq!(c.sp >> j & 1 == 1, b == b' ');
                 proptest::prop_assert_eq!(c.tab >> j & 1 == 1, b == b'\t');
@@ -1390,6 +1502,46 @@ mod tests {
             relaxed_value(&v, &mut fast);
             relaxed_value_reference(&v, &mut slow);
             proptest::prop_assert_eq!(fast, slow);
+        }
+    }
+
+    /// Pieces of bodies: words, single spaces, runs of WSP, line ends of every kind.
+    #[cfg(target_arch = "x86_64")]
+    const BODY_PIECES: &[&[u8]] = &[
+        b"word",
+        b"x",
+        b".",
+        b" ",
+        b" ",
+        b"  ",
+        b"\t",
+        b" \t ",
+        b"\r\n",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b" \r\n",
+        b"\t\r\n",
+        b"\r\n\r\n",
+        b"0123456789abcdef0123456789abcdef",
+    ];
+
+    #[cfg(target_arch = "x86_64")]
+    proptest::proptest! {
+        /// The block loops compiled for AVX2 and for the baseline give the same bytes (on a
+        /// CPU without AVX2 both runs take the baseline).
+        #[test]
+        fn wide_lanes_match_the_baseline(
+            pieces in proptest::collection::vec(proptest::sample::select(BODY_PIECES), 0..200),
+            relaxed in proptest::bool::ANY,
+        ) {
+            let b = pieces.concat();
+            let c = if relaxed { Canonicalization::Relaxed } else { Canonicalization::Simple };
+            let wide = body(c, &b);
+            BASELINE_ONLY.with(|o| o.set(true));
+            let base = body(c, &b);
+            BASELINE_ONLY.with(|o| o.set(false));
+            proptest::prop_assert_eq!(wide, base);
         }
     }
 
