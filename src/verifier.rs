@@ -11,7 +11,8 @@
 //! permerror, with a typed [`FailureReason`].
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
@@ -22,7 +23,7 @@ use crate::canon::{
 use crate::error::MessageError;
 use crate::failure::FailureReason;
 use crate::field::{parse_signature, ParsedSignature, Partial};
-use crate::key::{Algorithm, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
+use crate::key::{Algorithm, Ed25519Table, PublicKey, MAX_RSA_BITS, MIN_RSA_BITS};
 use crate::key_record::{KeyRecord, KeyRecordError};
 use crate::message::{Limits, Message};
 use crate::names::DomainName;
@@ -362,7 +363,10 @@ pub enum KeyLookupError {
 /// clones share them): a receiver meets the same few records again and again, and parsing
 /// one (base64, an RSA modulus's arithmetic set-up, an Ed25519 point decompression) costs
 /// more than canonicalizing and hashing a small message. The lookup still runs for every
-/// signature, so a changed or revoked record takes effect at once.
+/// signature, so a changed or revoked record takes effect at once. An Ed25519 record that
+/// verifies a second signature also gets its key's multiples precomputed (about 20 KB,
+/// built once in about the time of three checks), which makes each later check about 6 %
+/// cheaper; the 256 records then hold at most about 5 MB.
 #[derive(Clone, Debug, Default)]
 pub struct Verifier {
     options: VerifyOptions,
@@ -381,12 +385,39 @@ struct CachedRecord {
     /// The key can never verify (an Ed25519 key of small order): a point multiplication,
     /// about 1 % of an Ed25519 verification when done for each signature.
     weak: bool,
+    /// Signatures checked with the record before its Ed25519 table was built.
+    uses: AtomicU32,
+    /// An Ed25519 key's precomputed multiples, built at its second signature (a record seen
+    /// once does not pay for them): about 6 % off each check after that, ~20 KB.
+    table: OnceLock<Option<Ed25519Table>>,
 }
 
 impl CachedRecord {
     fn new(record: KeyRecord) -> Self {
         let weak = record.key.as_ref().is_some_and(PublicKey::is_weak);
-        CachedRecord { record, weak }
+        CachedRecord {
+            record,
+            weak,
+            uses: AtomicU32::new(0),
+            table: OnceLock::new(),
+        }
+    }
+
+    /// The Ed25519 table, from the record's second signature on (`None` before, and for
+    /// RSA and weak keys).
+    fn ed25519_table(&self) -> Option<&Ed25519Table> {
+        if let Some(table) = self.table.get() {
+            return table.as_ref();
+        }
+        if self.uses.fetch_add(1, Ordering::Relaxed) == 0 {
+            return None;
+        }
+        self.table
+            .get_or_init(|| match &self.record.key {
+                Some(PublicKey::Ed25519(k)) if !self.weak => Some(Ed25519Table::new(k)),
+                _ => None,
+            })
+            .as_ref()
     }
 }
 
@@ -666,7 +697,12 @@ fn check_with_key(
     canonicalize_header(c.header, &sig.unsigned_header, &mut data);
     data.truncate(data.len() - 2);
     let digest: [u8; 32] = Sha256::digest(&data).into();
-    if cached.weak || !key.verify_digest_not_weak(&digest, &sig.signature) {
+    let verified = !cached.weak
+        && match cached.ed25519_table() {
+            Some(table) => table.verify_not_weak(&digest, &sig.signature),
+            None => key.verify_digest_not_weak(&digest, &sig.signature),
+        };
+    if !verified {
         return fail(FailureReason::SignatureMismatch);
     }
     if opts.reject_unsigned_from {
@@ -805,6 +841,41 @@ mod tests {
             assert_eq!(r[0].status, Status::Fail, "{r:?}");
             assert_eq!(r[0].reason, Some(FailureReason::SignatureMismatch));
         }
+        // A weak key never gets a table.
+        assert!(verifier.keys.parse(&record).unwrap().table.get().is_none());
+    }
+
+    /// From its second signature on, an Ed25519 record is checked with its precomputed
+    /// table: good signatures still pass and a changed header still fails, every time.
+    #[test]
+    fn ed25519_signatures_verify_alike_with_the_key_table() {
+        let key = crate::key::SigningKey::from_ed25519_seed_base64(
+            "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=",
+        )
+        .unwrap();
+        let record = key.dns_record();
+        let raw = b"From: a@example.com\r\nSubject: x\r\n\r\nbody\r\n";
+        let signed = crate::signer::Signer::new(key, "example.com", "sel")
+            .unwrap()
+            .sign_message(raw)
+            .unwrap();
+        let text = String::from_utf8(signed.clone()).unwrap();
+        let tampered = text.replace("Subject: x", "Subject: y");
+        assert_ne!(tampered, text);
+        let verifier = Verifier::default();
+        for round in 0..4 {
+            let r = verifier
+                .verify_with_keys(&signed, |_| Ok(vec![record.clone()]))
+                .unwrap();
+            assert_eq!(r[0].status, Status::Pass, "round {round}: {r:?}");
+            let r = verifier
+                .verify_with_keys(tampered.as_bytes(), |_| Ok(vec![record.clone()]))
+                .unwrap();
+            assert_eq!(r[0].status, Status::Fail, "round {round}: {r:?}");
+            assert_eq!(r[0].reason, Some(FailureReason::SignatureMismatch));
+        }
+        let cached = verifier.keys.parse(&record).unwrap();
+        assert!(cached.table.get().is_some_and(Option::is_some));
     }
 
     /// The parsed-record cache never holds more than its bound, and texts over the size
