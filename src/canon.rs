@@ -1248,6 +1248,7 @@ impl HashSink {
         }
     }
 
+    #[inline]
     fn flush(&mut self) {
         if self.small_len > 0 {
             self.hasher.update(&self.small[..self.small_len]);

@@ -152,6 +152,7 @@ impl<'a> HeaderField<'a> {
     }
 
     /// True when this field's name equals `name`, ignoring ASCII case.
+    #[inline]
     pub fn is(&self, name: &str) -> bool {
         self.name.eq_ignore_ascii_case(name.as_bytes())
     }
