@@ -40,6 +40,8 @@ ADVISORIES = [
      "ssl::select_next_proto use after free"),
     ("RUSTSEC-2024-0336", "rustls", lambda x: (0, 23, 0) <= x < (0, 23, 5),
      "complete_io could fall into an infinite loop on network input"),
+    ("RUSTSEC-2024-0436", "paste", lambda x: True,
+     "unmaintained (archived); pulp 0.22 depends on it, so easydkim stays on pulp 0.21"),
 ]
 
 

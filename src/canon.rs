@@ -816,8 +816,9 @@ impl BodyCanonicalizer {
 
     /// Relaxed canonicalization of a block of whole lines (it ends with LF and starts a
     /// line), one 64-byte window at a time and without a branch per byte. Each window is
-    /// classified into bit masks ([`classes`]), from which a few integer operations give
-    /// the runs of WSP that change (a run of two or more, a tab, or a run before a line
+    /// classified into bit masks ([`Lanes::classes`]: AVX2 or SSE2, see
+    /// [`feed_block`](Self::feed_block)), from which a few integer operations give the
+    /// runs of WSP that change (a run of two or more, a tab, or a run before a line
     /// end) and the bare LFs. A window with none costs only the masks; once the block has
     /// one, its bytes are copied into a reused buffer, one fixed-size copy per stretch
     /// between changes, each changed run replaced by one SP (or nothing before a line
