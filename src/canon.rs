@@ -154,6 +154,12 @@ pub(crate) fn canonicalize_header(canon: Canonicalization, raw: &[u8], out: &mut
 /// is CRLF or a bare LF; a CR not followed by LF is data. Runs of ordinary bytes are copied
 /// whole.
 fn relaxed_value(value: &[u8], out: &mut Vec<u8>) {
+    if is_plain_words(value) {
+        // One line of single-spaced words (most fields): only a space at either end goes.
+        let v = value.strip_prefix(b" ").unwrap_or(value);
+        out.extend_from_slice(v.strip_suffix(b" ").unwrap_or(v));
+        return;
+    }
     if !relaxed_plain_lines(value, out) {
         relaxed_value_bytewise(value, out);
     }
