@@ -483,17 +483,6 @@ thread_local! {
     static BASELINE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
-fn baseline_only() -> bool {
-    BASELINE_ONLY.with(|b| b.get())
-}
-
-#[cfg(all(not(test), target_arch = "x86_64"))]
-#[inline(always)]
-fn baseline_only() -> bool {
-    false
-}
-
 /// [`Classes`] of a window on other targets.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
@@ -683,7 +672,11 @@ impl BodyCanonicalizer {
     /// target's baseline. Both give the same output (a test holds them to it).
     fn feed_block(&mut self, block: &[u8], sink: &mut impl Sink) {
         #[cfg(target_arch = "x86_64")]
-        if let Some(v3) = pulp::x86::V3::try_new().filter(|_| !baseline_only()) {
+        if let Some(v3) = pulp::x86::V3::try_new() {
+            #[cfg(test)]
+            if BASELINE_ONLY.with(std::cell::Cell::get) {
+                return self.feed_block_with(block, sink, Baseline);
+            }
             return v3.vectorize(WithLanes {
                 canon: self,
                 block,

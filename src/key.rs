@@ -980,10 +980,16 @@ fn ed25519_verify(
 ) -> bool {
     use ed25519_dalek::Verifier as _;
     // A weak key (small order) was refused by the caller.
-    if SMALL_ORDER_ENCODINGS.contains(signature.r_bytes()) {
+    if is_small_order(signature.r_bytes()) {
         return false;
     }
     key.verify(digest, signature).is_ok()
+}
+
+/// Whether `r` is the encoding of a point of small order (a table lookup: a canonical
+/// encoding is one of [`SMALL_ORDER_ENCODINGS`] exactly when its point has small order).
+fn is_small_order(r: &[u8]) -> bool {
+    SMALL_ORDER_ENCODINGS.iter().any(|o| o[..] == *r)
 }
 
 /// An Ed25519 public key prepared for checking many signatures: the multiples of the base
@@ -1021,7 +1027,7 @@ impl Ed25519Table {
             return false;
         };
         let (r, s) = signature.split_at(32);
-        if SMALL_ORDER_ENCODINGS.iter().any(|o| o[..] == *r) {
+        if is_small_order(r) {
             return false;
         }
         let s: [u8; 32] = s.try_into().expect("32 bytes");

@@ -409,6 +409,16 @@ impl CachedRecord {
         }
     }
 
+    /// [`PublicKey::verify_digest`] for the record's `key`, with what the record knows: a
+    /// weak key refused without a check, an Ed25519 key's table used once it exists.
+    fn verify_digest(&self, key: &PublicKey, digest: &[u8; 32], signature: &[u8]) -> bool {
+        !self.weak
+            && match self.ed25519_table() {
+                Some(table) => table.verify_not_weak(digest, signature),
+                None => key.verify_digest_not_weak(digest, signature),
+            }
+    }
+
     /// The Ed25519 table, once the record has checked [`Self::TABLE_AFTER`] signatures
     /// (`None` before, and for RSA and weak keys).
     fn ed25519_table(&self) -> Option<&Ed25519Table> {
@@ -597,11 +607,11 @@ fn verify_parsed(
     };
     // RFC 6376 3.6.2.2: use the first record that parses.
     let mut first_err = None;
-    let mut record = None;
+    let mut cached = None;
     for txt in &records {
         match keys.parse(txt) {
             Ok(r) => {
-                record = Some(r);
+                cached = Some(r);
                 break;
             }
             Err(e) => {
@@ -609,7 +619,7 @@ fn verify_parsed(
             }
         }
     }
-    let record = match record {
+    let cached = match cached {
         Some(r) => r,
         None => {
             return perm(first_err.map_or_else(
@@ -618,8 +628,8 @@ fn verify_parsed(
             ))
         }
     };
-    let testing = record.record.testing;
-    let mut r = check_with_key(msg, sig, &record, opts, body_hashes);
+    let testing = cached.record.testing;
+    let mut r = check_with_key(msg, sig, &cached, opts, body_hashes);
     r.testing = testing;
     r
 }
@@ -703,12 +713,7 @@ fn check_with_key(
     canonicalize_header(c.header, &sig.unsigned_header, &mut data);
     data.truncate(data.len() - 2);
     let digest: [u8; 32] = Sha256::digest(&data).into();
-    let verified = !cached.weak
-        && match cached.ed25519_table() {
-            Some(table) => table.verify_not_weak(&digest, &sig.signature),
-            None => key.verify_digest_not_weak(&digest, &sig.signature),
-        };
-    if !verified {
+    if !cached.verify_digest(key, &digest, &sig.signature) {
         return fail(FailureReason::SignatureMismatch);
     }
     if opts.reject_unsigned_from {
