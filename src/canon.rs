@@ -322,6 +322,11 @@ const CRLF: &[u8] = b"\r\n";
 /// cost of its own). Small enough that the canonicalization around them runs while the
 /// hash works.
 const PIECE: usize = WINDOW;
+/// How far the hash stays behind the output of rewritten windows: the bytes it reads were
+/// written one window earlier, not by the copies just made (a read that straddles two
+/// recent overlapping writes has to wait for them to reach the cache, and the hash's
+/// chain of rounds waited with it: prose ran about 4 % slower without the lag).
+const LAG: usize = WINDOW;
 const PIECE_UNCHANGED: usize = 2 * WINDOW;
 
 /// Bytes per window of the event scan.
@@ -970,7 +975,7 @@ impl BodyCanonicalizer {
             }
             out[w..w + WINDOW].copy_from_slice(&src[p..p + WINDOW]);
             w += valid - p;
-            self.hand_over(&out, w, &mut rewrite, PIECE, sink);
+            self.hand_over(&out, w.saturating_sub(LAG), &mut rewrite, PIECE, sink);
         }
         if copying {
             self.hand_over_rest(&out, w, &mut rewrite, sink);
