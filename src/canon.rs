@@ -1431,7 +1431,27 @@ pub(crate) fn canonicalize_signed_headers(
             } else {
                 many[i] = true;
             }
-            canonicalize_header(canon, fields[i].raw(), out);
+            canonicalize_field(canon, &fields[i], out);
+        }
+    }
+}
+
+/// [`canonicalize_header`] of a field of a parsed message: relaxed takes the name and the
+/// value from the parse instead of finding the colon again.
+fn canonicalize_field(
+    canon: Canonicalization,
+    field: &crate::message::HeaderField<'_>,
+    out: &mut Vec<u8>,
+) {
+    match canon {
+        Canonicalization::Simple => canonicalize_header(canon, field.raw(), out),
+        Canonicalization::Relaxed => {
+            let at = out.len();
+            out.extend_from_slice(field.name());
+            out[at..].make_ascii_lowercase();
+            out.push(b':');
+            relaxed_value(field.value(), out);
+            out.extend_from_slice(CRLF);
         }
     }
 }
@@ -1467,6 +1487,11 @@ mod tests {
     const FOLDED_PIECES: &[&[u8]] = &[
         b"word", b"a", b";", b" ", b" ", b"  ", b"\t", b"\r\n ", b"\r\n\t", b"\n ", b"\r\n", b"\r",
         b" \r\n  ",
+    ];
+
+    /// [`FOLDED_PIECES`] whose line breaks all fold (so that every line is part of a field).
+    const FIELD_PIECES: &[&[u8]] = &[
+        b"word", b"a", b";", b" ", b"  ", b"\t", b"\r\n ", b"\r\n\t", b"\n ", b"\r", b" \r\n  ",
     ];
 
     proptest::proptest! {
@@ -1508,6 +1533,39 @@ mod tests {
             relaxed_value(&v, &mut fast);
             relaxed_value_reference(&v, &mut slow);
             proptest::prop_assert_eq!(fast, slow);
+        }
+
+        /// A parsed field canonicalizes as its raw bytes do: names in any case, WSP before
+        /// the colon, values folded every way.
+        #[test]
+        fn parsed_fields_canonicalize_as_their_raw_bytes(
+            fields in proptest::collection::vec((
+                proptest::sample::select(&["Subject", "FROM", "x-Tag", "to"][..]),
+                proptest::sample::select(&["", " ", "\t", " \t"][..]),
+                proptest::collection::vec(proptest::sample::select(FIELD_PIECES), 0..12),
+            ), 1..6)
+        ) {
+            let mut raw = Vec::new();
+            for (name, wsp, pieces) in &fields {
+                raw.extend_from_slice(name.as_bytes());
+                raw.extend_from_slice(wsp.as_bytes());
+                raw.push(b':');
+                // A value never ends a field with a line break of its own.
+                let value = pieces.concat();
+                raw.extend_from_slice(&value);
+                raw.extend_from_slice(b"x\r\n");
+            }
+            raw.extend_from_slice(b"\r\nbody\r\n");
+            let msg = crate::message::Message::parse(&raw).expect("every line folds or starts a field");
+            proptest::prop_assert_eq!(msg.fields().len(), fields.len());
+            for canon in [Canonicalization::Relaxed, Canonicalization::Simple] {
+                for f in msg.fields() {
+                    let (mut parsed, mut from_raw) = (Vec::new(), Vec::new());
+                    canonicalize_field(canon, f, &mut parsed);
+                    canonicalize_header(canon, f.raw(), &mut from_raw);
+                    proptest::prop_assert_eq!(parsed, from_raw);
+                }
+            }
         }
     }
 
