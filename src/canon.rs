@@ -323,9 +323,10 @@ const CRLF: &[u8] = b"\r\n";
 /// hash works.
 const PIECE: usize = WINDOW;
 /// How far the hash stays behind the output of rewritten windows: the bytes it reads were
-/// written one window earlier, not by the copies just made (a read that straddles two
-/// recent overlapping writes has to wait for them to reach the cache, and the hash's
-/// chain of rounds waited with it: prose ran about 4 % slower without the lag).
+/// written one window earlier, not by the copies just made (most likely because a read
+/// that straddles two recent overlapping writes has to wait for them to reach the cache,
+/// and the hash's chain of rounds waited with it; measured: prose ran about 4 % slower
+/// without the lag).
 const LAG: usize = WINDOW;
 const PIECE_UNCHANGED: usize = 2 * WINDOW;
 
