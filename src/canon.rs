@@ -159,7 +159,7 @@ fn relaxed_field(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
 /// is CRLF or a bare LF; a CR not followed by LF is data. Runs of ordinary bytes are copied
 /// whole.
 fn relaxed_value(value: &[u8], out: &mut Vec<u8>) {
-    if is_plain_words(value) {
+    if crate::lanes::is_plain_words(value) {
         // One line of single-spaced words (most fields): only a space at either end goes.
         let v = value.strip_prefix(b" ").unwrap_or(value);
         out.extend_from_slice(v.strip_suffix(b" ").unwrap_or(v));
@@ -198,7 +198,7 @@ fn relaxed_plain_lines(value: &[u8], out: &mut Vec<u8>) -> bool {
             .rposition(|&b| !matches!(b, b' ' | b'\t'))
             .map_or(start, |i| i + 1);
         let words = &line[start..end];
-        if !is_plain_words(words) {
+        if !crate::lanes::is_plain_words(words) {
             out.truncate(before);
             return false;
         }
@@ -256,19 +256,6 @@ fn relaxed_value_bytewise(value: &[u8], out: &mut Vec<u8>) {
             i += 1;
         }
     }
-}
-
-/// Whether `words` has no tab, CR or LF and no two spaces in a row (relaxed
-/// canonicalization leaves it as it is). A branch-free pass the compiler vectorises.
-fn is_plain_words(words: &[u8]) -> bool {
-    let special = |b: u8| u8::from(matches!(b, b'\t' | b'\r' | b'\n'));
-    let pairs = words
-        .iter()
-        .zip(words.iter().skip(1))
-        .fold(0u8, |acc, (&a, &b)| {
-            acc | special(a) | u8::from((a == b' ') & (b == b' '))
-        });
-    pairs | words.last().map_or(0, |&b| special(b)) == 0
 }
 
 /// How far a buffer of canonical output (or of input that needs no change) has gone to the

@@ -220,7 +220,9 @@ impl<'a> Message<'a> {
                 });
             }
             line_no += 1;
-            let (content_end, next) = match memchr::memchr(b'\n', &raw[pos..]) {
+            // The line's end, its first colon and its bare CR or 8-bit bytes, in one pass.
+            let scan = crate::lanes::scan_line(&raw[pos..]);
+            let (content_end, next) = match scan.lf {
                 Some(i) => {
                     let lf = pos + i;
                     let end = if lf > pos && raw[lf - 1] == b'\r' {
@@ -260,9 +262,9 @@ impl<'a> Message<'a> {
                     octets: line.len(),
                 });
             }
-            // One branch-free pass (vectorised) for both checks: a CR inside the line is
-            // bare (the line ending is excluded), and any byte with the high bit is 8-bit.
-            let seen = bare_cr_or_8bit(line);
+            // A CR inside the line is bare (the line ending is excluded), and any byte with
+            // the high bit is 8-bit.
+            let seen = scan.seen;
             if !bare_cr_seen && seen & 1 != 0 {
                 bare_cr_seen = true;
                 warnings.push(Warning::BareCr {
@@ -284,7 +286,7 @@ impl<'a> Message<'a> {
                 if let Some((start, end, name_end, value_start)) = current.take() {
                     push_field(&mut fields, raw, start, end, name_end, value_start, limits)?;
                 }
-                let colon = match memchr::memchr(b':', line) {
+                let colon = match scan.colon {
                     Some(c) => c,
                     None => {
                         return Err(MessageError::HeaderWithoutColon {
@@ -485,16 +487,30 @@ fn excerpt(line: &[u8]) -> String {
     s
 }
 
-/// For one header line without its terminator: bit 0 set if it holds a CR (which is then
-/// bare), bit 7 if it holds a byte with the high bit (in vector lanes).
-fn bare_cr_or_8bit(line: &[u8]) -> u8 {
-    crate::lanes::or_lanes(line, |b| (b & 0x80) | u8::from(b == b'\r'))
+/// RFC 5322 `atext`: one table lookup (a search of the specials per byte cost more than
+/// the rest of the From check).
+fn is_atext(b: u8) -> bool {
+    ATEXT[usize::from(b)]
 }
 
-/// RFC 5322 `atext`.
-fn is_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
-}
+/// [`is_atext`] for every byte value.
+static ATEXT: [bool; 256] = {
+    let mut t = [false; 256];
+    let specials = b"!#$%&'*+-/=?^_`{|}~";
+    let mut i = 0;
+    while i < specials.len() {
+        t[specials[i] as usize] = true;
+        i += 1;
+    }
+    let mut b = 0;
+    while b < 256 {
+        if (b as u8).is_ascii_alphanumeric() {
+            t[b] = true;
+        }
+        b += 1;
+    }
+    t
+};
 
 /// The fast path of [`parse_from_value`]: `local@domain` or `Display Name <local@domain>`
 /// on one line, where the display name is atext words and WSP, and the address dot-atom
@@ -521,11 +537,9 @@ fn plain_from_value(value: &[u8]) -> Option<(&str, &str)> {
     if !is_dot_atom(local, false) || !is_dot_atom(domain, false) {
         return None;
     }
-    // ASCII only, so both are UTF-8.
-    Some((
-        std::str::from_utf8(local).ok()?,
-        std::str::from_utf8(domain).ok()?,
-    ))
+    // ASCII only, so UTF-8, and `at` is a character boundary.
+    let addr = std::str::from_utf8(addr).ok()?;
+    Some((&addr[..at], &addr[at + 1..]))
 }
 
 /// RFC 5322 `dot-atom-text` (with `utf8`: also UTF-8 bytes, as in internationalized names).
@@ -618,6 +632,15 @@ mod tests {
                 let full = parse_from_value(v.as_bytes()).expect("the full parser accepts it");
                 proptest::prop_assert_eq!((local, domain), (full.local.as_str(), full.domain.as_str()), "{:?}", v);
             }
+        }
+    }
+
+    /// The table is RFC 5322 `atext`: letters, digits and the listed specials, nothing else.
+    #[test]
+    fn atext_table_is_the_rfc_set() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b);
+            assert_eq!(is_atext(b), want, "byte {b:#04x}");
         }
     }
 

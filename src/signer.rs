@@ -485,36 +485,42 @@ pub(crate) fn sign_parsed(signers: &[&Signer], msg: &Message<'_>) -> Result<Sign
 }
 
 /// One body hasher per distinct body canonicalization among the signers: one pass each.
+/// There are only two canonicalizations, so both fit in place (nothing is allocated).
 pub(crate) struct BodyHashers {
-    hashers: Vec<(Canonicalization, BodyHasher)>,
+    first: (Canonicalization, BodyHasher),
+    second: Option<(Canonicalization, BodyHasher)>,
 }
 
 impl BodyHashers {
     pub(crate) fn new(signers: &[&Signer]) -> Result<Self, SignError> {
-        if signers.is_empty() {
-            return Err(SignError::NoRequests);
-        }
-        let mut hashers: Vec<(Canonicalization, BodyHasher)> = Vec::with_capacity(2);
-        for s in signers {
-            let c = s.options.canonicalization().body;
-            if !hashers.iter().any(|(bc, _)| *bc == c) {
-                hashers.push((c, BodyHasher::new(c)));
-            }
-        }
-        Ok(BodyHashers { hashers })
+        let (first, rest) = signers.split_first().ok_or(SignError::NoRequests)?;
+        let c = first.options.canonicalization().body;
+        let second = rest
+            .iter()
+            .map(|s| s.options.canonicalization().body)
+            .find(|&other| other != c)
+            .map(|other| (other, BodyHasher::new(other)));
+        Ok(BodyHashers {
+            first: (c, BodyHasher::new(c)),
+            second,
+        })
     }
 
     pub(crate) fn update(&mut self, chunk: &[u8]) {
-        for (_, h) in &mut self.hashers {
+        self.first.1.update(chunk);
+        if let Some((_, h)) = &mut self.second {
             h.update(chunk);
         }
     }
 
+    /// The hashes in the order the signers first use their canonicalizations.
     pub(crate) fn finish(self) -> Vec<(Canonicalization, BodyHash)> {
-        self.hashers
-            .into_iter()
-            .map(|(c, h)| (c, h.finish()))
-            .collect()
+        let mut hashes = Vec::with_capacity(1 + usize::from(self.second.is_some()));
+        hashes.push((self.first.0, self.first.1.finish()));
+        if let Some((c, h)) = self.second {
+            hashes.push((c, h.finish()));
+        }
+        hashes
     }
 }
 

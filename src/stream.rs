@@ -9,10 +9,11 @@ use crate::signer::{finish_signatures, BodyHashers, Signed, Signer};
 enum State {
     /// Collecting the header block; `scanned` bytes have no header end in them.
     Header { buf: Vec<u8>, scanned: usize },
-    /// Hashing the body; the header block is kept for the signatures.
+    /// Hashing the body; the header block is kept for the signatures (the hashers boxed:
+    /// they are large, and this state is entered once per message).
     Body {
         header: Vec<u8>,
-        hashers: BodyHashers,
+        hashers: Box<BodyHashers>,
     },
 }
 
@@ -114,7 +115,7 @@ impl<'s> StreamSigner<'s> {
                         // Check the header block now: bad input fails early.
                         let msg = Message::parse_with_limits(&header, &self.limits)?;
                         msg.sender_parts()?;
-                        let mut hashers = BodyHashers::new(&self.signers)?;
+                        let mut hashers = Box::new(BodyHashers::new(&self.signers)?);
                         hashers.update(&body);
                         self.state = State::Body { header, hashers };
                         Ok(())

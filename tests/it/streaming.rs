@@ -51,6 +51,35 @@ fn every_message_any_chunking_matches_whole_message_signing() {
     }
 }
 
+/// One body hash per body canonicalization, in the order the signers first use them, the
+/// same whole or streamed, each the hash of the body alone.
+#[test]
+fn one_body_hash_per_canonicalization_in_order_of_first_use() {
+    use Canonicalization::*;
+    let owned = signers();
+    let raw = b"From: a@example.com\r\nSubject: x\r\n\r\nHello  world \r\n\r\n";
+    let body = easydkim::Message::parse(raw).unwrap().body();
+    let hash = |c| {
+        let mut h = easydkim::BodyHasher::new(c);
+        h.update(body);
+        h.finish()
+    };
+    // Bodies relaxed, simple, simple; then simple, relaxed; then simple alone.
+    for (order, want) in [
+        (vec![0, 1, 2], vec![Relaxed, Simple]),
+        (vec![2, 0, 1], vec![Simple, Relaxed]),
+        (vec![1, 2], vec![Simple]),
+    ] {
+        let refs: Vec<&Signer> = order.iter().map(|&i| &owned[i]).collect();
+        let want: Vec<_> = want.into_iter().map(|c| (c, hash(c))).collect();
+        assert_ne!(hash(Relaxed), hash(Simple));
+        assert_eq!(sign_all(&refs, raw).unwrap().body_hashes, want, "{order:?}");
+        let mut st = StreamSigner::new(&refs).unwrap();
+        st.write_all(raw).unwrap();
+        assert_eq!(st.finish().unwrap().body_hashes, want, "{order:?} streamed");
+    }
+}
+
 /// Yields a message with a body of `len` bytes, generated on the fly.
 struct Generated {
     header: &'static [u8],
