@@ -46,6 +46,19 @@ impl Folder {
         }
     }
 
+    /// A folder that goes on from `head`, a start made by another folder (its text, then
+    /// the column it ended at: [`head`](Self::head)).
+    pub(crate) fn resume(head: &(String, usize)) -> Self {
+        let mut out = String::with_capacity(512);
+        out.push_str(&head.0);
+        Folder { out, col: head.1 }
+    }
+
+    /// What [`resume`](Self::resume) goes on from.
+    pub(crate) fn head(self) -> (String, usize) {
+        (self.out, self.col)
+    }
+
     fn fold(&mut self) {
         self.out.push_str("\r\n ");
         self.col = 1;

@@ -248,6 +248,11 @@ pub struct Signer {
     domain: DomainName,
     selector: Selector,
     options: SignOptions,
+    /// The start of every DKIM-Signature field this signer writes, folded: the field name
+    /// and the tags that do not change from message to message (`v=`, `a=`, `c=`, `d=`,
+    /// `s=`, and `q=` in the SES profiles), with the column it ends at. Made again by each
+    /// method that changes one of them ([`field_head`]).
+    head: (String, usize),
 }
 
 impl Signer {
@@ -267,12 +272,21 @@ impl Signer {
 
     /// A signer from already validated names.
     pub fn from_parts(key: SigningKey, domain: DomainName, selector: Selector) -> Self {
+        let options = SignOptions::default();
+        let head = field_head(&key, &domain, &selector, &options);
         Signer {
             key,
             domain,
             selector,
-            options: SignOptions::default(),
+            options,
+            head,
         }
+    }
+
+    /// Makes [`head`](Self::head) again after an option it holds changed.
+    fn with_new_head(mut self) -> Self {
+        self.head = field_head(&self.key, &self.domain, &self.selector, &self.options);
+        self
     }
 
     /// The signing domain and the selector, given back (for callers that built the signer
@@ -306,7 +320,7 @@ impl Signer {
     #[must_use]
     pub fn canonicalization(mut self, c: Canonicalizer) -> Self {
         self.options.canonicalization = c;
-        self
+        self.with_new_head()
     }
 
     /// Signs exactly these header fields, in this order (default: the standard list). Each
@@ -390,7 +404,7 @@ impl Signer {
     #[must_use]
     pub fn profile(mut self, profile: Profile) -> Self {
         self.options.profile = profile;
-        self
+        self.with_new_head()
     }
 
     /// Sets the limits applied when splitting messages.
@@ -655,7 +669,13 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     let names = signed_header_names(msg, opts);
     let c = opts.canonicalization();
 
-    let mut f = Folder::new(FIELD_NAME);
+    // The tags that are the same in every signature, folded when the signer was built.
+    debug_assert_eq!(
+        s.head,
+        field_head(&s.key, &s.domain, &s.selector, opts),
+        "the signer's field head is out of date"
+    );
+    let mut f = Folder::resume(&s.head);
     // Each tag is written into one reused string from its parts (no formatting machinery:
     // this runs for every message).
     let mut tag = String::with_capacity(256);
@@ -667,23 +687,6 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
         f.push(Piece::Tag(&tag));
     };
     let mut digits = [0u8; 20];
-    f.push(Piece::Tag("v=1;"));
-    push(&mut f, &["a=", s.key.algorithm().as_str(), ";"]);
-    let (ch, cb) = (c.header.as_str(), c.body.as_str());
-    let (d, sel) = (s.domain.as_str(), s.selector.as_str());
-    match opts.profile {
-        Profile::SesCompatible | Profile::SesOperator => {
-            f.push(Piece::Tag("q=dns/txt;"));
-            push(&mut f, &["c=", ch, "/", cb, ";"]);
-            push(&mut f, &["s=", sel, ";"]);
-            push(&mut f, &["d=", d, ";"]);
-        }
-        Profile::Standard => {
-            push(&mut f, &["c=", ch, "/", cb, ";"]);
-            push(&mut f, &["d=", d, ";"]);
-            push(&mut f, &["s=", sel, ";"]);
-        }
-    }
     push(&mut f, &["t=", decimal(t, &mut digits), ";"]);
     if let Some(x) = opts.expire_after {
         let x = t
@@ -740,6 +743,38 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     let mut header = f.into_string();
     header.push_str("\r\n");
     Ok(header)
+}
+
+/// The start of a signer's DKIM-Signature field, folded, and the column it ends at: the
+/// name and the tags before `t=`, which depend only on the key's algorithm, the names and
+/// the canonicalization and profile options.
+fn field_head(
+    key: &SigningKey,
+    domain: &DomainName,
+    selector: &Selector,
+    opts: &SignOptions,
+) -> (String, usize) {
+    let c = opts.canonicalization();
+    let (ch, cb) = (c.header.as_str(), c.body.as_str());
+    let (d, sel) = (domain.as_str(), selector.as_str());
+    let mut f = Folder::new(FIELD_NAME);
+    let tag = |f: &mut Folder, parts: &[&str]| f.push(Piece::Tag(&parts.concat()));
+    f.push(Piece::Tag("v=1;"));
+    tag(&mut f, &["a=", key.algorithm().as_str(), ";"]);
+    match opts.profile {
+        Profile::SesCompatible | Profile::SesOperator => {
+            f.push(Piece::Tag("q=dns/txt;"));
+            tag(&mut f, &["c=", ch, "/", cb, ";"]);
+            tag(&mut f, &["s=", sel, ";"]);
+            tag(&mut f, &["d=", d, ";"]);
+        }
+        Profile::Standard => {
+            tag(&mut f, &["c=", ch, "/", cb, ";"]);
+            tag(&mut f, &["d=", d, ";"]);
+            tag(&mut f, &["s=", sel, ";"]);
+        }
+    }
+    f.head()
 }
 
 /// `n` in decimal, written at the end of `buf`.
@@ -802,6 +837,43 @@ fn dkim_quoted_printable(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The field head made when the signer is built is the one the options call for, in
+    /// whichever order the profile and the canonicalization are set, and the signature's
+    /// `c=` is the canonicalization it was made with.
+    #[test]
+    fn field_head_follows_the_options_in_any_order() {
+        use Canonicalization::{Relaxed, Simple};
+        let key = SigningKey::generate(crate::KeySpec::Ed25519).unwrap();
+        let base = Signer::new(key, "example.com", "sel")
+            .unwrap()
+            .signing_time(Some(1_800_000_000));
+        let msg = b"From: a@example.com\r\nSubject: s\r\n\r\nHi\r\n";
+        for p in [
+            Profile::Standard,
+            Profile::SesCompatible,
+            Profile::SesOperator,
+        ] {
+            for (h, b) in [
+                (Relaxed, Relaxed),
+                (Relaxed, Simple),
+                (Simple, Relaxed),
+                (Simple, Simple),
+            ] {
+                let c = Canonicalizer::new(h, b);
+                for s in [
+                    base.clone().profile(p).canonicalization(c),
+                    base.clone().canonicalization(c).profile(p),
+                ] {
+                    let want = field_head(&s.key, &s.domain, &s.selector, &s.options);
+                    assert_eq!(s.head, want, "{p:?} {c}");
+                    let c = s.options.canonicalization();
+                    let header = &s.sign(msg).unwrap().headers[0];
+                    assert!(header.contains(&format!(" c={c};")), "{p:?} {c}: {header}");
+                }
+            }
+        }
+    }
 
     /// The default `h=` list: present default fields in message order, lowercased (prefix
     /// entries keep the field's own name), fields with `;` in their name left out, then one
