@@ -148,8 +148,7 @@ pub(crate) fn canonicalize_header(canon: Canonicalization, raw: &[u8], out: &mut
 /// Relaxed form of a field without its CRLF (RFC 6376 3.4.2): the name (WSP before the
 /// colon already dropped) lowercased, the colon, the value unfolded with WSP runs reduced.
 fn relaxed_field(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
-    // Lowercased as it is copied (a name is a few bytes: no copy call, one pass).
-    out.extend(name.iter().map(u8::to_ascii_lowercase));
+    crate::lanes::extend_lowercase(out, name);
     out.push(b':');
     relaxed_value(value, out);
 }

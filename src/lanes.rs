@@ -15,6 +15,39 @@ pub(crate) fn or_lanes(data: &[u8], flag: impl Fn(u8) -> u8) -> u8 {
     lanes.iter().fold(tail, |acc, &b| acc | b)
 }
 
+/// Appends `s` lowercased (ASCII), eight bytes at a time in a `u64` (a header name is a
+/// few words; a byte loop takes a step per byte). Read from `s`, not lowered in place after
+/// a copy: a word read right after a copy's narrower stores waits for them.
+pub(crate) fn extend_lowercase(out: &mut Vec<u8>, s: &[u8]) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let lower = |at: usize| {
+        let x = u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+        // Bit 7 of each byte: the byte's low seven bits are at least `A`, and over `Z`
+        // (no carry crosses a byte: each sum stays below 0x100); bytes with the high bit
+        // set are not ASCII and stay as they are.
+        let low7 = x & !HIGH;
+        let ge_a = low7 + ONES * u64::from(0x80 - b'A');
+        let gt_z = low7 + ONES * u64::from(0x80 - b'Z' - 1);
+        let upper = ge_a & !gt_z & !x & HIGH;
+        (x | upper >> 2).to_le_bytes()
+    };
+    let n = s.len();
+    if n < 8 {
+        out.extend(s.iter().map(u8::to_ascii_lowercase));
+        return;
+    }
+    let start = out.len();
+    let mut off = 0;
+    while off + 8 < n {
+        out.extend_from_slice(&lower(off));
+        off += 8;
+    }
+    // The last eight bytes, over the end of the word before (the same bytes again).
+    out.truncate(start + n - 8);
+    out.extend_from_slice(&lower(n - 8));
+}
+
 /// One header line as [`scan_line`] finds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct LineScan {
@@ -98,29 +131,43 @@ fn line_masks(chunk: &[u8; 16]) -> LineMasks {
 }
 
 /// Whether `words` has no tab, CR or LF and no two spaces in a row (relaxed
-/// canonicalization leaves such a value as it is), sixteen bytes at a time.
+/// canonicalization leaves such a value as it is), sixteen bytes at a time; the last
+/// sixteen are read where they are (overlapping the chunk before), not copied into a padded
+/// chunk, whose read would wait for the copy's stores.
 pub(crate) fn is_plain_words(words: &[u8]) -> bool {
     let n = words.len();
+    if n < 16 {
+        let special = |b: u8| u8::from(matches!(b, b'\t' | b'\r' | b'\n'));
+        let pairs = words.windows(2).fold(0u8, |acc, w| {
+            acc | special(w[0]) | u8::from((w[0] == b' ') & (w[1] == b' '))
+        });
+        return pairs | words.last().map_or(0, |&b| special(b)) == 0;
+    }
+    let bad = |chunk: &[u8], sp_before: u32| {
+        let [sp, tab, cr, lf] = eq_masks(
+            chunk.try_into().expect("16 bytes"),
+            [b' ', b'\t', b'\r', b'\n'],
+        );
+        (
+            tab | cr | lf != 0 || sp & (sp << 1 | sp_before) != 0,
+            sp >> 15,
+        )
+    };
     // The last byte of the chunk before was a space.
     let mut sp_before = 0;
     let mut off = 0;
-    while off < n {
-        let [sp, tab, cr, lf] = match words.get(off..off + 16) {
-            Some(c) => eq_masks(c.try_into().expect("16 bytes"), [b' ', b'\t', b'\r', b'\n']),
-            None => {
-                // The end, padded with bytes that are none of these.
-                let mut chunk = [b'x'; 16];
-                chunk[..n - off].copy_from_slice(&words[off..]);
-                eq_masks(&chunk, [b' ', b'\t', b'\r', b'\n'])
-            }
-        };
-        if tab | cr | lf != 0 || sp & (sp << 1 | sp_before) != 0 {
+    while off + 16 < n {
+        let (b, last) = bad(&words[off..off + 16], sp_before);
+        if b {
             return false;
         }
-        sp_before = sp >> 15;
+        sp_before = last;
         off += 16;
     }
-    true
+    // The last sixteen bytes: they hold the pair across the boundary with the chunk
+    // before unless they start right after it.
+    let last = n - 16;
+    !bad(&words[last..], if last == off { sp_before } else { 0 }).0
 }
 
 /// Bit `j` of mask `k`: byte `j` of the chunk is `bytes[k]`. SSE2 (every x86-64 CPU has
@@ -238,6 +285,20 @@ mod tests {
         }
     }
 
+    /// Every byte value, in a word and in the overlapping tail.
+    #[test]
+    fn lowercase_in_words_every_byte() {
+        for b in 0..=255u8 {
+            for len in [8, 11] {
+                let mut v = b"x".to_vec();
+                extend_lowercase(&mut v, &vec![b; len]);
+                let mut want = b"x".to_vec();
+                want.extend(vec![b.to_ascii_lowercase(); len]);
+                assert_eq!(v, want, "byte {b:#04x}");
+            }
+        }
+    }
+
     proptest::proptest! {
         /// The same answer as a plain fold, at every length around the lane width.
         #[test]
@@ -261,6 +322,16 @@ mod tests {
         ) {
             proptest::prop_assert_eq!(eq_masks(&chunk, bytes), eq_masks_portable(&chunk, bytes));
             proptest::prop_assert_eq!(high_mask(&chunk), high_mask_portable(&chunk));
+        }
+
+        /// The same bytes as the standard library's byte loop, at every length.
+        #[test]
+        fn lowercase_in_words_is_the_byte_loop(data in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            let mut ours = b"field".to_vec();
+            extend_lowercase(&mut ours, &data);
+            let mut std = b"field".to_vec();
+            std.extend(data.to_ascii_lowercase());
+            proptest::prop_assert_eq!(ours, std);
         }
 
         /// By its definition: no tab, CR or LF, no two spaces in a row.
