@@ -587,14 +587,33 @@ pub(crate) fn finish_signatures(
 
 /// The `h=` list for a message under the given options: names borrowed from the options
 /// or from the default list when they can be, so building it allocates only the list.
+#[cfg(test)]
 pub(crate) fn signed_header_names<'a>(
     msg: &Message<'a>,
     opts: &'a SignOptions,
 ) -> Vec<std::borrow::Cow<'a, str>> {
+    header_names(msg, opts).0
+}
+
+/// [`signed_header_names`], and how many of its names (from the start) can select a field:
+/// the names that oversigning adds come after one name per present field of theirs, which
+/// has used every instance, so they select nothing and need no search.
+fn header_names<'a>(
+    msg: &Message<'a>,
+    opts: &'a SignOptions,
+) -> (Vec<std::borrow::Cow<'a, str>>, usize) {
     use std::borrow::Cow;
+    let all = |names: Vec<Cow<'a, str>>| {
+        let n = names.len();
+        (names, n)
+    };
     match &opts.headers {
-        HeaderSelection::Explicit(list) => list.iter().map(|n| Cow::Borrowed(n.as_str())).collect(),
-        HeaderSelection::Default if opts.profile.is_ses() => ses_header_names(msg, opts.profile),
+        HeaderSelection::Explicit(list) => {
+            all(list.iter().map(|n| Cow::Borrowed(n.as_str())).collect())
+        }
+        HeaderSelection::Default if opts.profile.is_ses() => {
+            all(ses_header_names(msg, opts.profile))
+        }
         HeaderSelection::Default => {
             let mut names: Vec<Cow<'a, str>> = Vec::with_capacity(2 * msg.fields().len());
             for f in msg.fields() {
@@ -607,20 +626,40 @@ pub(crate) fn signed_header_names<'a>(
                     Cow::Borrowed(d)
                 });
             }
+            let present = names.len();
             if opts.oversign {
-                let present = names.len();
                 for i in 0..present {
                     let n = &names[i];
-                    if OVERSIGNED_HEADERS.contains(&n.as_ref())
-                        && !names[present..].iter().any(|e| e == n)
-                    {
+                    if is_oversigned(n) && !names[present..].iter().any(|e| e == n) {
                         names.push(names[i].clone());
                     }
                 }
             }
-            names
+            (names, present)
         }
     }
+}
+
+/// Whether a lowercase name is in [`OVERSIGNED_HEADERS`] (compared only with the entries of
+/// its length).
+fn is_oversigned(name: &str) -> bool {
+    static BY_LEN: std::sync::LazyLock<Vec<Vec<&'static str>>> =
+        std::sync::LazyLock::new(|| by_length(OVERSIGNED_HEADERS.iter().copied()));
+    BY_LEN
+        .get(name.len())
+        .is_some_and(|entries| entries.contains(&name))
+}
+
+/// Names grouped by length: entry `n` holds the names of `n` bytes.
+fn by_length(names: impl Iterator<Item = &'static str>) -> Vec<Vec<&'static str>> {
+    let mut by_len: Vec<Vec<&'static str>> = Vec::new();
+    for n in names {
+        if by_len.len() <= n.len() {
+            by_len.resize(n.len() + 1, Vec::new());
+        }
+        by_len[n.len()].push(n);
+    }
+    by_len
 }
 
 /// The [`DEFAULT_SIGNED_HEADERS`] entry a field name falls under, if it can be signed.
@@ -630,12 +669,26 @@ fn default_entry(name: &[u8]) -> Option<&'static str> {
     if name.contains(&b';') {
         return None;
     }
-    DEFAULT_SIGNED_HEADERS
+    // The whole names compared only with the entries of their length; no field name
+    // matches two entries (a test holds the list to it), so which is looked at first does
+    // not matter.
+    static INDEX: std::sync::LazyLock<(Vec<Vec<&'static str>>, Vec<&'static str>)> =
+        std::sync::LazyLock::new(|| {
+            let (prefixes, whole): (Vec<&'static str>, Vec<&'static str>) = DEFAULT_SIGNED_HEADERS
+                .iter()
+                .partition(|d| d.ends_with('-'));
+            (by_length(whole.into_iter()), prefixes)
+        });
+    let (whole, prefixes) = &*INDEX;
+    let same_length = whole.get(name.len()).map_or(&[][..], Vec::as_slice);
+    same_length
         .iter()
-        .find(|d| match d.strip_suffix('-') {
-            // A prefix entry (`list-`, `resent-`): any field name it starts.
-            Some(_) => name.len() >= d.len() && name[..d.len()].eq_ignore_ascii_case(d.as_bytes()),
-            None => name.eq_ignore_ascii_case(d.as_bytes()),
+        .find(|d| name.eq_ignore_ascii_case(d.as_bytes()))
+        // A prefix entry (`list-`, `resent-`): any field name it starts.
+        .or_else(|| {
+            prefixes.iter().find(|d| {
+                name.len() >= d.len() && name[..d.len()].eq_ignore_ascii_case(d.as_bytes())
+            })
         })
         .copied()
 }
@@ -666,7 +719,7 @@ fn ses_header_names<'a>(msg: &Message<'a>, profile: Profile) -> Vec<std::borrow:
 fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<String, SignError> {
     let opts = &s.options;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let names = signed_header_names(msg, opts);
+    let (names, selecting) = header_names(msg, opts);
     let c = opts.canonicalization();
 
     // The tags that are the same in every signature, folded when the signer was built.
@@ -730,7 +783,17 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     // RFC 6376 3.7: hash the signed fields, then this header with an empty b= and no CRLF.
     let fields_len: usize = msg.fields().iter().map(|f| f.raw().len() + 2).sum();
     let mut data = Vec::with_capacity(fields_len + f.as_str().len() + 64);
-    canonicalize_signed_headers(msg, &names, c.header, &mut data);
+    // The names past `selecting` would select nothing (see `header_names`).
+    canonicalize_signed_headers(msg, &names[..selecting], c.header, &mut data);
+    debug_assert_eq!(
+        {
+            let mut all = Vec::new();
+            canonicalize_signed_headers(msg, &names, c.header, &mut all);
+            all
+        },
+        data,
+        "an oversigned name selected a field"
+    );
     // The field is ours: its canonical form is known without scanning it.
     f.append_canonical(c.header, &mut data);
     let digest: [u8; 32] = Sha256::digest(&data).into();
@@ -845,6 +908,94 @@ fn dkim_quoted_printable(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The entry of the default list a name falls under, by the list's definition: the
+    /// first whole name equal to it or prefix entry that starts it.
+    fn default_entry_by_definition(name: &[u8]) -> Option<&'static str> {
+        if name.contains(&b';') {
+            return None;
+        }
+        DEFAULT_SIGNED_HEADERS
+            .iter()
+            .find(|d| match d.strip_suffix('-') {
+                Some(_) => {
+                    name.len() >= d.len() && name[..d.len()].eq_ignore_ascii_case(d.as_bytes())
+                }
+                None => name.eq_ignore_ascii_case(d.as_bytes()),
+            })
+            .copied()
+    }
+
+    /// No field name falls under two entries (so the indexed search may look at them in
+    /// any order), and the indexed search finds what the definition finds: every entry in
+    /// three cases, names that a prefix entry starts, near misses.
+    #[test]
+    fn default_entry_is_the_lists_definition() {
+        for a in DEFAULT_SIGNED_HEADERS {
+            for b in DEFAULT_SIGNED_HEADERS {
+                if a != b && b.ends_with('-') {
+                    assert!(!a.starts_with(b), "{a} falls under {b} too");
+                }
+            }
+        }
+        let mut names: Vec<String> = Vec::new();
+        for d in DEFAULT_SIGNED_HEADERS.iter().chain(OVERSIGNED_HEADERS) {
+            names.extend([d.to_string(), d.to_uppercase(), d.replacen('-', "-X", 1)]);
+            names.extend([
+                format!("{d}x"),
+                format!("x{d}"),
+                d[..d.len() - 1].to_string(),
+            ]);
+            names.push(format!("{d}id;x"));
+        }
+        names.extend(
+            [
+                "List-Unsubscribe-Post",
+                "RESENT-DATE",
+                "list-",
+                "resent",
+                "X-Mailer",
+                "",
+            ]
+            .map(String::from),
+        );
+        for n in &names {
+            assert_eq!(
+                default_entry(n.as_bytes()),
+                default_entry_by_definition(n.as_bytes()),
+                "{n:?}"
+            );
+        }
+        for n in DEFAULT_SIGNED_HEADERS
+            .iter()
+            .chain(OVERSIGNED_HEADERS)
+            .chain(["x-mailer", "list-id", ""].iter())
+        {
+            assert_eq!(is_oversigned(n), OVERSIGNED_HEADERS.contains(n), "{n}");
+        }
+    }
+
+    /// The oversigned names select no field: canonicalizing only the names before them
+    /// gives the same header data, for messages with repeated, prefix and odd-case fields.
+    #[test]
+    fn oversigned_names_select_nothing() {
+        let opts = SignOptions::default();
+        for raw in [
+            &b"From: a@example.com\r\nTo: b@example.org\r\nTO: c@example.org\r\nSubject: s\r\n\r\nx\r\n"[..],
+            b"from: a@example.com\r\nList-Unsubscribe: <u>\r\nlist-unsubscribe: <v>\r\nResent-From: r@example.com\r\nDate: d\r\nDate: e\r\nX: y\r\n\r\n",
+            b"Received: x\r\nFrom: a@example.com\r\nCc: c\r\nMessage-ID: <m>\r\nMIME-Version: 1.0\r\n\r\n",
+        ] {
+            let msg = Message::parse(raw).unwrap();
+            let (names, selecting) = header_names(&msg, &opts);
+            assert!(selecting < names.len(), "nothing oversigned in {names:?}");
+            for c in [Canonicalization::Relaxed, Canonicalization::Simple] {
+                let (mut part, mut all) = (Vec::new(), Vec::new());
+                canonicalize_signed_headers(&msg, &names[..selecting], c, &mut part);
+                canonicalize_signed_headers(&msg, &names, c, &mut all);
+                assert_eq!(part, all, "{names:?}");
+            }
+        }
+    }
 
     /// The field head made when the signer is built is the one the options call for, in
     /// whichever order the profile and the canonicalization are set, and the signature's
