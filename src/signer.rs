@@ -585,8 +585,7 @@ pub(crate) fn finish_signatures(
     })
 }
 
-/// The `h=` list for a message under the given options: names borrowed from the options
-/// or from the default list when they can be, so building it allocates only the list.
+/// The list of [`header_names`] alone.
 #[cfg(test)]
 pub(crate) fn signed_header_names<'a>(
     msg: &Message<'a>,
@@ -595,9 +594,11 @@ pub(crate) fn signed_header_names<'a>(
     header_names(msg, opts).0
 }
 
-/// [`signed_header_names`], and how many of its names (from the start) can select a field:
-/// the names that oversigning adds come after one name per present field of theirs, which
-/// has used every instance, so they select nothing and need no search.
+/// The `h=` list for a message under the given options (names borrowed from the options or
+/// from the default list when they can be, so building it allocates only the list), and
+/// how many of its names, from the start, can select a field: the names that oversigning
+/// adds come after one name per present field of theirs, which has used every instance, so
+/// they select nothing and need no search.
 fn header_names<'a>(
     msg: &Message<'a>,
     opts: &'a SignOptions,
