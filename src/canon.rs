@@ -385,23 +385,20 @@ struct Classes {
     lf: u64,
 }
 
-/// [`Classes`] of a window with SSE2 (part of every x86-64 CPU): per 16 bytes, four byte
-/// comparisons and four `pmovmskb`, through `safe_arch`'s safe wrappers.
+/// [`Classes`] of a window with SSE2 (part of every x86-64 CPU): per 16 bytes, the masks of
+/// [`crate::lanes::eq_masks`] (four byte comparisons and four `pmovmskb`).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn classes(w: &[u8; WINDOW]) -> Classes {
-    use safe_arch::{cmp_eq_mask_i8_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i};
-    let splat = |b: u8| set_splat_i8_m128i(i8::from_ne_bytes([b]));
-    let (sp, tab, cr, lf) = (splat(b' '), splat(b'\t'), splat(b'\r'), splat(b'\n'));
     let mut c = Classes::default();
     for (k, chunk) in w.chunks_exact(16).enumerate() {
-        let v = m128i::from(<[u8; 16]>::try_from(chunk).expect("16 bytes"));
-        // The mask is in the low 16 bits.
-        let bits = |x| u64::from(move_mask_i8_m128i(cmp_eq_mask_i8_m128i(v, x)) as u16) << (16 * k);
-        c.sp |= bits(sp);
-        c.tab |= bits(tab);
-        c.cr |= bits(cr);
-        c.lf |= bits(lf);
+        let chunk = chunk.try_into().expect("16 bytes");
+        let [sp, tab, cr, lf] = crate::lanes::eq_masks(chunk, [b' ', b'\t', b'\r', b'\n'])
+            .map(|m| u64::from(m) << (16 * k));
+        c.sp |= sp;
+        c.tab |= tab;
+        c.cr |= cr;
+        c.lf |= lf;
     }
     c
 }

@@ -111,7 +111,7 @@ pub(crate) fn scan_line(data: &[u8]) -> LineScan {
 
 /// Bit `j` of each mask: byte `j` of a 16-byte chunk is LF, a colon, CR, or has the high
 /// bit set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 struct LineMasks {
     lf: u32,
     colon: u32,
@@ -174,7 +174,7 @@ pub(crate) fn is_plain_words(words: &[u8]) -> bool {
 /// it), through `safe_arch`'s safe wrappers.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn eq_masks<const K: usize>(chunk: &[u8; 16], bytes: [u8; K]) -> [u32; K] {
+pub(crate) fn eq_masks<const K: usize>(chunk: &[u8; 16], bytes: [u8; K]) -> [u32; K] {
     use safe_arch::{cmp_eq_mask_i8_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i};
     let v = m128i::from(*chunk);
     // The mask is in the low 16 bits.
@@ -216,7 +216,7 @@ fn high_mask_portable(chunk: &[u8; 16]) -> u32 {
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn eq_masks<const K: usize>(chunk: &[u8; 16], bytes: [u8; K]) -> [u32; K] {
+pub(crate) fn eq_masks<const K: usize>(chunk: &[u8; 16], bytes: [u8; K]) -> [u32; K] {
     eq_masks_portable(chunk, bytes)
 }
 

@@ -366,8 +366,9 @@ pub enum KeyLookupError {
 /// signature, so a changed or revoked record takes effect at once. An Ed25519 record that
 /// has checked eight signatures also gets its key's multiples precomputed (about 20 KB,
 /// built once in about the time of three checks), which makes each later verification
-/// of a 4 KB message about 5 % cheaper; the 256 records then hold at most about 5 MB. Waiting for eight keeps a
-/// sender who cycles through fresh key records from making each of them cost the table.
+/// of a 4 KB message about 5 % cheaper; the 256 records then hold at most about 5 MB.
+/// Waiting for eight keeps a sender who cycles through fresh key records from making each
+/// of them cost the table.
 #[derive(Clone, Debug, Default)]
 pub struct Verifier {
     options: VerifyOptions,
