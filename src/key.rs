@@ -756,7 +756,13 @@ mod fast {
                             .map_err(|_| err("RSA signing"))?;
                         Ok(out)
                     }
-                    Key::Ed25519(k) => Ok(k.sign(digest).as_ref().to_vec()),
+                    // `try_sign`, not `sign`: the latter panics where AWS-LC reports a
+                    // failure, and a failure here is a typed error like every backend's.
+                    Key::Ed25519(k) => k
+                        .try_sign(digest)
+                        .as_ref()
+                        .map(|s| s.as_ref().to_vec())
+                        .map_err(|_| err("Ed25519 signing")),
                 }
             }
         }
