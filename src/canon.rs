@@ -843,8 +843,14 @@ impl BodyCanonicalizer {
         let (mut carry_s, mut carry_e, mut carry_cr) = (0u64, 0u64, 0u64);
         // Windows in a row without a change (the first rewritten window has one).
         let mut quiet = 0u32;
-        // The last windows of the block, padded with bytes that change nothing.
-        let mut tail = [b'x'; 2 * WINDOW];
+        // The last windows of the block (from the first whose two windows would run past
+        // its end), padded with bytes that change nothing. Copied before the loop: read
+        // right after the copy, the wide reads of bytes just written by narrower stores
+        // waited for them to reach the cache (perf: a third of a small body's loop time on
+        // one load).
+        let tail_start = n.saturating_sub(2 * WINDOW - 1).next_multiple_of(WINDOW);
+        let mut tail = [b'x'; 3 * WINDOW];
+        tail[..n - tail_start].copy_from_slice(&block[tail_start..]);
         let mut start = 0;
         while start < n {
             // Until the first change, windows without one are only tested: in a tight
@@ -877,9 +883,9 @@ impl BodyCanonicalizer {
                     .try_into()
                     .expect("two windows")
             } else {
-                tail.fill(b'x');
-                tail[..n - start].copy_from_slice(&block[start..]);
-                &tail
+                tail[start - tail_start..][..2 * WINDOW]
+                    .try_into()
+                    .expect("two windows")
             };
             // After a few windows without changes, a cheaper test first (most windows of a
             // base64 body need no change, most windows of prose do; see `QUIET_WINDOWS`).
