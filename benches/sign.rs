@@ -110,12 +110,12 @@ fn varied_prose(size: usize) -> Vec<u8> {
             _ => m.push(b' '),
         }
         if col > 60 + ((x >> 16) % 20) as usize {
-            if (x >> 24) % 4 == 0 {
+            if (x >> 24).is_multiple_of(4) {
                 m.push(b' ');
             }
             m.extend_from_slice(b"\r\n");
             col = 0;
-            if (x >> 28) % 6 == 0 {
+            if (x >> 28).is_multiple_of(6) {
                 m.extend_from_slice(b"\r\n");
             }
         }
