@@ -32,7 +32,8 @@
 //!   default selection and oversigning, mail-auth given the `h=` list that makes.
 //!   `paired-body/varied-text/1MB` is relaxed prose whose whitespace falls irregularly
 //!   ([`varied_prose`]), which the branch predictor cannot learn as it learns the cycle of
-//!   `text`.
+//!   `text`. `paired-sha256-calls/1MB` is SHA-256 over 1 MB in 64- and 256-byte calls
+//!   against one call: what the pieces the body loops hand over cost the hash itself.
 
 use std::time::{Duration, Instant};
 
@@ -450,6 +451,32 @@ fn bench_paired(c: &mut Criterion) {
         let mut g = c.benchmark_group("paired-body/varied-text/1MB");
         g.sample_size(10);
         body_against_sha256(&mut g, Canonicalization::Relaxed, body);
+        g.finish();
+    }
+    // What handing SHA-256 a piece at a time costs by itself: sha2 converts its state in
+    // and out of the SHA-NI layout around every call, so many small calls are slower than
+    // one over the same bytes. The body loops hand over one block per rewritten window and
+    // four per tested one; these pairs are the ceiling that puts on them.
+    {
+        let m = message(1024 * 1024, false);
+        let body = &m[HEADER.len()..][..1 << 20];
+        let mut g = c.benchmark_group("paired-sha256-calls/1MB");
+        g.sample_size(10);
+        for piece in [64, 256] {
+            paired(
+                &mut g,
+                &format!("sha256-{piece}B-calls|one-call"),
+                || {
+                    let mut h = sha2::Sha256::new();
+                    for p in body.chunks(piece) {
+                        h.update(p);
+                    }
+                    h.finalize()
+                },
+                &format!("one-call|sha256-{piece}B-calls"),
+                || sha2::Sha256::digest(body),
+            );
+        }
         g.finish();
     }
     for (kind, b64) in [("text", false), ("base64", true)] {
