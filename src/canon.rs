@@ -1488,6 +1488,19 @@ pub(crate) fn canonicalize_signed_headers(
     }
 }
 
+/// The canonical forms of the fields at `at` (indices into `msg.fields()`), in that order:
+/// what [`canonicalize_signed_headers`] writes for names whose fields are already known.
+pub(crate) fn canonicalize_fields_at(
+    msg: &crate::message::Message<'_>,
+    at: &[u8],
+    canon: Canonicalization,
+    out: &mut Vec<u8>,
+) {
+    for &i in at {
+        canonicalize_field(canon, &msg.fields()[usize::from(i)], out);
+    }
+}
+
 /// [`canonicalize_header`] of a field of a parsed message: relaxed takes the name and the
 /// value from the parse instead of finding the colon again.
 fn canonicalize_field(

@@ -21,7 +21,8 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::canon::{
-    canonicalize_signed_headers, BodyHash, BodyHasher, Canonicalization, Canonicalizer,
+    canonicalize_fields_at, canonicalize_signed_headers, BodyHash, BodyHasher, Canonicalization,
+    Canonicalizer,
 };
 use crate::error::SignError;
 use crate::field::{Folder, Piece, FIELD_NAME};
@@ -591,22 +592,49 @@ pub(crate) fn signed_header_names<'a>(
     msg: &Message<'a>,
     opts: &'a SignOptions,
 ) -> Vec<std::borrow::Cow<'a, str>> {
-    header_names(msg, opts).0
+    header_names(msg, opts).names
+}
+
+/// Most names of the default selection whose fields are picked by index ([`Picks`]).
+const MAX_PICKS: usize = 64;
+
+/// The fields the names of a default `h=` list select, by index, in the order of the list:
+/// known when the selection is made (each name was taken from its field), so the signer
+/// does not search the fields for each name again.
+#[derive(Clone, Copy, Debug)]
+struct Picks {
+    at: [u8; MAX_PICKS],
+    len: usize,
+}
+
+impl Picks {
+    fn as_slice(&self) -> &[u8] {
+        &self.at[..self.len]
+    }
+}
+
+/// An `h=` list for one message ([`header_names`]).
+struct HeaderList<'a> {
+    /// The names, in order.
+    names: Vec<std::borrow::Cow<'a, str>>,
+    /// How many of `names`, from the start, can select a field: the names that oversigning
+    /// adds come after one name per present field of theirs, which has used every
+    /// instance, so they select nothing and need no search.
+    selecting: usize,
+    /// The field each of `names[..selecting]` selects, when the default selection knows it:
+    /// no name repeated (a repeated name selects its instances from the bottom up), at most
+    /// [`MAX_PICKS`] names, at most 256 fields.
+    picks: Option<Picks>,
 }
 
 /// The `h=` list for a message under the given options (names borrowed from the options or
-/// from the default list when they can be, so building it allocates only the list), and
-/// how many of its names, from the start, can select a field: the names that oversigning
-/// adds come after one name per present field of theirs, which has used every instance, so
-/// they select nothing and need no search.
-fn header_names<'a>(
-    msg: &Message<'a>,
-    opts: &'a SignOptions,
-) -> (Vec<std::borrow::Cow<'a, str>>, usize) {
+/// from the default list when they can be, so building it allocates only the list).
+fn header_names<'a>(msg: &Message<'a>, opts: &'a SignOptions) -> HeaderList<'a> {
     use std::borrow::Cow;
-    let all = |names: Vec<Cow<'a, str>>| {
-        let n = names.len();
-        (names, n)
+    let all = |names: Vec<Cow<'a, str>>| HeaderList {
+        selecting: names.len(),
+        names,
+        picks: None,
     };
     match &opts.headers {
         HeaderSelection::Explicit(list) => {
@@ -615,29 +643,67 @@ fn header_names<'a>(
         HeaderSelection::Default if opts.profile.is_ses() => {
             all(ses_header_names(msg, opts.profile))
         }
-        HeaderSelection::Default => {
-            let mut names: Vec<Cow<'a, str>> = Vec::with_capacity(2 * msg.fields().len());
-            for f in msg.fields() {
-                let Some(d) = default_entry(f.name()) else {
-                    continue;
-                };
-                names.push(if d.ends_with('-') {
-                    Cow::Owned(f.name_str().to_ascii_lowercase())
-                } else {
-                    Cow::Borrowed(d)
-                });
-            }
-            let present = names.len();
-            if opts.oversign {
-                for i in 0..present {
-                    let n = &names[i];
-                    if is_oversigned(n) && !names[present..].iter().any(|e| e == n) {
-                        names.push(names[i].clone());
-                    }
-                }
-            }
-            (names, present)
+        HeaderSelection::Default => default_header_names(msg, opts.oversign),
+    }
+}
+
+/// [`header_names`] of the default selection: each field that falls under an entry of
+/// [`DEFAULT_SIGNED_HEADERS`], in message order, then (with `oversign`) one more of each
+/// present name in [`OVERSIGNED_HEADERS`]. Entries are told apart by index, not by name:
+/// the oversigned ones are a bit mask, and a repeated name is seen in a bit mask of the
+/// entries present (names under a prefix entry, `list-` and `resent-`, are compared).
+fn default_header_names<'a>(msg: &Message<'a>, oversign: bool) -> HeaderList<'a> {
+    use std::borrow::Cow;
+    let index = &*DEFAULT_INDEX;
+    let fields = msg.fields();
+    let mut names: Vec<Cow<'a, str>> = Vec::with_capacity(2 * fields.len());
+    let mut picks = Picks {
+        at: [0; MAX_PICKS],
+        len: 0,
+    };
+    // The entry of each of the first `MAX_PICKS` names.
+    let mut entries = [0u8; MAX_PICKS];
+    let mut present = 0u64;
+    let mut repeated = false;
+    for (i, f) in fields.iter().enumerate() {
+        let Some(e) = default_entry(f.name()) else {
+            continue;
+        };
+        let k = names.len();
+        if index.prefix >> e & 1 == 1 {
+            let name = f.name_str().to_ascii_lowercase();
+            repeated |= names.iter().any(|n| *n == name);
+            names.push(Cow::Owned(name));
+        } else {
+            repeated |= present >> e & 1 == 1;
+            names.push(Cow::Borrowed(DEFAULT_SIGNED_HEADERS[e]));
         }
+        present |= 1 << e;
+        if k < MAX_PICKS {
+            // Field indices are kept only when they fit (checked below).
+            picks.at[k] = u8::try_from(i).unwrap_or(0);
+            entries[k] = u8::try_from(e).expect("fewer than 64 entries");
+        }
+    }
+    let selecting = names.len();
+    if oversign {
+        for k in 0..selecting {
+            let oversigned = match entries.get(k) {
+                Some(&e) if index.prefix >> e & 1 == 0 => index.oversigned >> e & 1 == 1,
+                _ => is_oversigned(&names[k]),
+            };
+            // Once per name: a repeated name has one more copy, not one per instance.
+            if oversigned && !(repeated && names[selecting..].iter().any(|n| *n == names[k])) {
+                names.push(names[k].clone());
+            }
+        }
+    }
+    let known = !repeated && selecting <= MAX_PICKS && fields.len() <= 256;
+    picks.len = selecting;
+    HeaderList {
+        names,
+        selecting,
+        picks: known.then_some(picks),
     }
 }
 
@@ -663,35 +729,88 @@ fn by_length(names: impl Iterator<Item = &'static str>) -> Vec<Vec<&'static str>
     by_len
 }
 
-/// The [`DEFAULT_SIGNED_HEADERS`] entry a field name falls under, if it can be signed.
-fn default_entry(name: &[u8]) -> Option<&'static str> {
-    // RFC 5322 allows `;` in a field name, but `;` ends a tag in `h=` (RFC 6376 3.2): such a
-    // field cannot be named, so it is not signed.
-    if name.contains(&b';') {
-        return None;
+// The entries of the default list are bits of a `u64` ([`DefaultIndex`]).
+const _: () = assert!(DEFAULT_SIGNED_HEADERS.len() <= 64);
+
+/// No whole entry of the default list has this length and first letter.
+const NO_ENTRY: u8 = u8::MAX;
+/// More than one whole entry has this length and first letter: search those of the length.
+const MANY_ENTRIES: u8 = u8::MAX - 1;
+
+/// [`DEFAULT_SIGNED_HEADERS`] indexed for [`default_entry`], made once.
+struct DefaultIndex {
+    /// The whole entry of a length under 32 and a first byte (its low five bits, which
+    /// tell letters apart in either case): its index, [`NO_ENTRY`] or [`MANY_ENTRIES`].
+    slot: [[u8; 32]; 32],
+    /// Whole entries by length.
+    by_len: Vec<Vec<usize>>,
+    /// Bits of the prefix entries (`list-`, `resent-`).
+    prefix: u64,
+    /// Bits of the whole entries that are in [`OVERSIGNED_HEADERS`].
+    oversigned: u64,
+}
+
+static DEFAULT_INDEX: std::sync::LazyLock<DefaultIndex> = std::sync::LazyLock::new(|| {
+    let mut index = DefaultIndex {
+        slot: [[NO_ENTRY; 32]; 32],
+        by_len: Vec::new(),
+        prefix: 0,
+        oversigned: 0,
+    };
+    for (e, d) in DEFAULT_SIGNED_HEADERS.iter().enumerate() {
+        if d.ends_with('-') {
+            index.prefix |= 1 << e;
+            continue;
+        }
+        if OVERSIGNED_HEADERS.contains(d) {
+            index.oversigned |= 1 << e;
+        }
+        if index.by_len.len() <= d.len() {
+            index.by_len.resize(d.len() + 1, Vec::new());
+        }
+        index.by_len[d.len()].push(e);
+        if let (Some(row), Some(&first)) = (index.slot.get_mut(d.len()), d.as_bytes().first()) {
+            let slot = &mut row[usize::from(first & 31)];
+            *slot = if *slot == NO_ENTRY {
+                u8::try_from(e).expect("fewer than 64 entries")
+            } else {
+                MANY_ENTRIES
+            };
+        }
     }
-    // The whole names compared only with the entries of their length; no field name
-    // matches two entries (a test holds the list to it), so which is looked at first does
-    // not matter.
-    static INDEX: std::sync::LazyLock<(Vec<Vec<&'static str>>, Vec<&'static str>)> =
-        std::sync::LazyLock::new(|| {
-            let (prefixes, whole): (Vec<&'static str>, Vec<&'static str>) = DEFAULT_SIGNED_HEADERS
-                .iter()
-                .partition(|d| d.ends_with('-'));
-            (by_length(whole.into_iter()), prefixes)
-        });
-    let (whole, prefixes) = &*INDEX;
-    let same_length = whole.get(name.len()).map_or(&[][..], Vec::as_slice);
-    same_length
-        .iter()
-        .find(|d| name.eq_ignore_ascii_case(d.as_bytes()))
-        // A prefix entry (`list-`, `resent-`): any field name it starts.
-        .or_else(|| {
-            prefixes.iter().find(|d| {
-                name.len() >= d.len() && name[..d.len()].eq_ignore_ascii_case(d.as_bytes())
+    index
+});
+
+/// The index in [`DEFAULT_SIGNED_HEADERS`] of the entry a field name falls under, if it can
+/// be signed. No field name matches two entries (a test holds the list to it), so which is
+/// looked at first does not matter.
+fn default_entry(name: &[u8]) -> Option<usize> {
+    let index = &*DEFAULT_INDEX;
+    let same_length = || index.by_len.get(name.len()).map_or(&[][..], Vec::as_slice);
+    let equal = |e: &usize| name.eq_ignore_ascii_case(DEFAULT_SIGNED_HEADERS[*e].as_bytes());
+    // A whole entry: mostly decided by one comparison, with the one entry of the name's
+    // length and first letter.
+    let whole = match (index.slot.get(name.len()), name.first()) {
+        (Some(row), Some(&first)) => match row[usize::from(first & 31)] {
+            NO_ENTRY => None,
+            MANY_ENTRIES => same_length().iter().find(|e| equal(e)).copied(),
+            e => Some(usize::from(e)).filter(equal),
+        },
+        (None, _) => same_length().iter().find(|e| equal(e)).copied(),
+        (_, None) => None,
+    };
+    // Whole entries hold no `;`. A prefix entry (`list-`, `resent-`) takes any field name it
+    // starts, except one with `;`: RFC 5322 allows `;` in a field name, but `;` ends a tag
+    // in `h=` (RFC 6376 3.2), so such a field cannot be named and is not signed.
+    whole.or_else(|| {
+        (0..DEFAULT_SIGNED_HEADERS.len())
+            .filter(|e| index.prefix >> e & 1 == 1)
+            .find(|&e| {
+                let d = DEFAULT_SIGNED_HEADERS[e].as_bytes();
+                name.len() >= d.len() && name[..d.len()].eq_ignore_ascii_case(d)
             })
-        })
-        .copied()
+            .filter(|_| !name.contains(&b';'))
+    })
 }
 
 /// The `h=` list of the SES shapes: each present field of the default selection once, in
@@ -703,7 +822,7 @@ fn ses_header_names<'a>(msg: &Message<'a>, profile: Profile) -> Vec<std::borrow:
         let Some(entry) = default_entry(name) else {
             continue;
         };
-        if entry == "feedback-id" && profile != Profile::SesOperator {
+        if DEFAULT_SIGNED_HEADERS[entry] == "feedback-id" && profile != Profile::SesOperator {
             continue;
         }
         if names
@@ -720,7 +839,11 @@ fn ses_header_names<'a>(msg: &Message<'a>, profile: Profile) -> Vec<std::borrow:
 fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<String, SignError> {
     let opts = &s.options;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let (names, selecting) = header_names(msg, opts);
+    let HeaderList {
+        names,
+        selecting,
+        picks,
+    } = header_names(msg, opts);
     let c = opts.canonicalization();
 
     // The tags that are the same in every signature, folded when the signer was built.
@@ -784,8 +907,12 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     // RFC 6376 3.7: hash the signed fields, then this header with an empty b= and no CRLF.
     let fields_len: usize = msg.fields().iter().map(|f| f.raw().len() + 2).sum();
     let mut data = Vec::with_capacity(fields_len + f.as_str().len() + 64);
-    // The names past `selecting` would select nothing (see `header_names`).
-    canonicalize_signed_headers(msg, &names[..selecting], c.header, &mut data);
+    // The names past `selecting` would select nothing (see `HeaderList`); the default
+    // selection knows the fields of the others.
+    match picks {
+        Some(picks) => canonicalize_fields_at(msg, picks.as_slice(), c.header, &mut data),
+        None => canonicalize_signed_headers(msg, &names[..selecting], c.header, &mut data),
+    }
     debug_assert_eq!(
         {
             let mut all = Vec::new();
@@ -793,7 +920,7 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
             all
         },
         data,
-        "an oversigned name selected a field"
+        "the fields picked are not those the names select"
     );
     // The field is ours: its canonical form is known without scanning it.
     f.append_canonical(c.header, &mut data);
@@ -962,7 +1089,7 @@ mod tests {
         );
         for n in &names {
             assert_eq!(
-                default_entry(n.as_bytes()),
+                default_entry(n.as_bytes()).map(|e| DEFAULT_SIGNED_HEADERS[e]),
                 default_entry_by_definition(n.as_bytes()),
                 "{n:?}"
             );
@@ -987,7 +1114,9 @@ mod tests {
             b"Received: x\r\nFrom: a@example.com\r\nCc: c\r\nMessage-ID: <m>\r\nMIME-Version: 1.0\r\n\r\n",
         ] {
             let msg = Message::parse(raw).unwrap();
-            let (names, selecting) = header_names(&msg, &opts);
+            let HeaderList {
+                names, selecting, ..
+            } = header_names(&msg, &opts);
             assert!(selecting < names.len(), "nothing oversigned in {names:?}");
             for c in [Canonicalization::Relaxed, Canonicalization::Simple] {
                 let (mut part, mut all) = (Vec::new(), Vec::new());
@@ -996,6 +1125,113 @@ mod tests {
                 assert_eq!(part, all, "{names:?}");
             }
         }
+    }
+
+    /// The fields the default selection picks by index are the ones its names select, and
+    /// the list is the one its definition gives: for headers drawn from default names in
+    /// any case, prefix names, other names and names with `;`, repeated or not, with and
+    /// without oversigning; past 64 selected names and 256 fields the search takes over.
+    #[test]
+    fn default_picks_are_the_fields_the_names_select() {
+        let pool = [
+            "From",
+            "to",
+            "CC",
+            "Subject",
+            "date",
+            "Message-ID",
+            "MIME-Version",
+            "Content-Type",
+            "content-transfer-encoding",
+            "Reply-To",
+            "Sender",
+            "In-Reply-To",
+            "References",
+            "Content-ID",
+            "Content-Description",
+            "Feedback-ID",
+            "List-ID",
+            "List-Unsubscribe",
+            "list-unsubscribe-post",
+            "Resent-Date",
+            "RESENT-FROM",
+            "X-Mailer",
+            "Received",
+            "Sub;ject",
+            "List-;x",
+            "Tox",
+            "Frm",
+            "D",
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut picked = 0;
+        for case in 0..3000 {
+            let fields = match case % 100 {
+                0 => 70,
+                1 => 300,
+                n => 1 + n % 14,
+            };
+            let mut raw = Vec::new();
+            for _ in 0..fields {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly distinct names, a repeat now and then.
+                let name = pool[(x % pool.len() as u64) as usize];
+                raw.extend_from_slice(format!("{name}: v{}\r\n", x % 7).as_bytes());
+            }
+            raw.extend_from_slice(b"\r\nbody\r\n");
+            let msg = Message::parse(&raw).unwrap();
+            for oversign in [true, false] {
+                let opts = SignOptions {
+                    oversign,
+                    ..SignOptions::default()
+                };
+                let list = header_names(&msg, &opts);
+                // The definition: each default field in message order, then one more of
+                // each oversigned name present.
+                let mut want: Vec<String> = Vec::new();
+                for f in msg.fields() {
+                    if let Some(d) = default_entry_by_definition(f.name()) {
+                        want.push(if d.ends_with('-') {
+                            f.name_str().to_ascii_lowercase()
+                        } else {
+                            d.to_string()
+                        });
+                    }
+                }
+                let selecting = want.len();
+                if oversign {
+                    for k in 0..selecting {
+                        let n = want[k].clone();
+                        if OVERSIGNED_HEADERS.contains(&n.as_str())
+                            && !want[selecting..].contains(&n)
+                        {
+                            want.push(n);
+                        }
+                    }
+                }
+                assert_eq!(list.names, want, "case {case}");
+                assert_eq!(list.selecting, selecting, "case {case}");
+                if let Some(picks) = list.picks {
+                    picked += 1;
+                    for c in [Canonicalization::Relaxed, Canonicalization::Simple] {
+                        let (mut at, mut searched) = (Vec::new(), Vec::new());
+                        canonicalize_fields_at(&msg, picks.as_slice(), c, &mut at);
+                        canonicalize_signed_headers(&msg, &list.names, c, &mut searched);
+                        assert_eq!(at, searched, "case {case}: {:?}", list.names);
+                    }
+                } else {
+                    let mut seen = std::collections::HashSet::new();
+                    let repeated = !want[..selecting].iter().all(|n| seen.insert(n));
+                    assert!(
+                        repeated || selecting > MAX_PICKS || msg.fields().len() > 256,
+                        "case {case}: no picks for {want:?}"
+                    );
+                }
+            }
+        }
+        assert!(picked > 2000, "picks used in {picked} cases");
     }
 
     /// The field head made when the signer is built is the one the options call for, in
