@@ -392,10 +392,14 @@ fn difference<RA, RB>(
     fa: impl Fn() -> RA,
     fb: impl Fn() -> RB,
 ) {
+    // Each iteration is `ROUNDS` pairs, so that a sample of few iterations (criterion
+    // starts with one) is not a single pair, whose difference the noise can make negative;
+    // criterion refuses a sample of zero time, so a difference below 1 ns counts as 1 ns.
+    const ROUNDS: u32 = 8;
     g.bench_function(name, |bn| {
         bn.iter_custom(|iters| {
             let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
-            for _ in 0..iters {
+            for _ in 0..iters * u64::from(ROUNDS) {
                 let t0 = Instant::now();
                 std::hint::black_box(fa());
                 let t1 = Instant::now();
@@ -404,7 +408,7 @@ fn difference<RA, RB>(
                 a += t1 - t0;
                 b += t2 - t1;
             }
-            a.saturating_sub(b)
+            (a.saturating_sub(b) / ROUNDS).max(Duration::from_nanos(1))
         })
     });
 }

@@ -561,21 +561,32 @@ impl SigningKey {
     /// Signs a SHA-256 digest of the canonical header data: RSASSA-PKCS1-v1_5 (blinded)
     /// for RSA, and for Ed25519 the PureEdDSA signature of the 32 digest bytes (RFC 8463 3).
     pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+        self.sign_digest_with(digest, <[u8]>::to_vec)
+    }
+
+    /// [`sign_digest`](Self::sign_digest), the signature handed to `f` where the backend
+    /// made it (on the stack for the fast backends): the signer encodes it at once, with
+    /// no vector to allocate and copy into per message.
+    pub(crate) fn sign_digest_with<R>(
+        &self,
+        digest: &[u8; 32],
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, KeyError> {
         if let Some(fast) = &self.fast {
-            return fast.sign_digest(digest);
+            return fast.sign_digest_with(digest, f);
         }
         match &*self.material {
             // RSASSA-PKCS1-v1_5 by `rsa` itself: constant-time arithmetic (crypto-bigint),
             // blinded with the OS random source.
-            KeyMaterial::Rsa(k) => {
-                k.pkcs1v15_sign_prehash::<Sha256>(digest)
-                    .map_err(|e| KeyError::Signing {
-                        source: ErrorCause::new(e),
-                    })
-            }
+            KeyMaterial::Rsa(k) => k
+                .pkcs1v15_sign_prehash::<Sha256>(digest)
+                .map(|sig| f(&sig))
+                .map_err(|e| KeyError::Signing {
+                    source: ErrorCause::new(e),
+                }),
             KeyMaterial::Ed25519(k) => {
                 use ed25519_dalek::Signer as _;
-                Ok(k.sign(digest).to_bytes().to_vec())
+                Ok(f(&k.sign(digest).to_bytes()))
             }
         }
     }
@@ -630,13 +641,17 @@ mod fast {
             }
         }
 
-        pub(super) fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
-            let _ = digest;
+        pub(super) fn sign_digest_with<R>(
+            &self,
+            digest: &[u8; 32],
+            f: impl FnOnce(&[u8]) -> R,
+        ) -> Result<R, KeyError> {
+            let _ = (digest, &f);
             match *self {
                 #[cfg(feature = "openssl")]
-                FastKey::OpenSsl(ref k) => k.sign_digest(digest),
+                FastKey::OpenSsl(ref k) => k.sign_digest_with(digest, f),
                 #[cfg(feature = "aws-lc-rs")]
-                FastKey::AwsLc(ref k) => k.sign_digest(digest),
+                FastKey::AwsLc(ref k) => k.sign_digest_with(digest, f),
             }
         }
     }
@@ -676,14 +691,21 @@ mod fast {
                 }
             }
 
-            pub(super) fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+            pub(super) fn sign_digest_with<R>(
+                &self,
+                digest: &[u8; 32],
+                f: impl FnOnce(&[u8]) -> R,
+            ) -> Result<R, KeyError> {
                 let err = |e: openssl::error::ErrorStack| KeyError::Signing {
                     source: crate::error::ErrorCause::new(e),
                 };
+                // Room for the largest signature a loaded key makes.
+                let mut out = [0u8; crate::key::MAX_RSA_BITS / 8];
                 if self.ed25519 {
                     let mut signer =
                         openssl::sign::Signer::new_without_digest(&self.pkey).map_err(err)?;
-                    return signer.sign_oneshot_to_vec(digest).map_err(err);
+                    let n = signer.sign_oneshot(&mut out, digest).map_err(err)?;
+                    return Ok(f(&out[..n]));
                 }
                 // RSASSA-PKCS1-v1_5 over a precomputed SHA-256 (DigestInfo added by
                 // OpenSSL); OpenSSL blinds RSA private-key operations by default.
@@ -693,9 +715,8 @@ mod fast {
                     .map_err(err)?;
                 ctx.set_signature_md(openssl::md::Md::sha256())
                     .map_err(err)?;
-                let mut out = Vec::with_capacity(512);
-                ctx.sign_to_vec(digest, &mut out).map_err(err)?;
-                Ok(out)
+                let n = ctx.sign(digest, Some(&mut out)).map_err(err)?;
+                Ok(f(&out[..n]))
             }
         }
     }
@@ -737,7 +758,11 @@ mod fast {
                 }
             }
 
-            pub(super) fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+            pub(super) fn sign_digest_with<R>(
+                &self,
+                digest: &[u8; 32],
+                f: impl FnOnce(&[u8]) -> R,
+            ) -> Result<R, KeyError> {
                 // aws-lc-rs errors carry no key material (they are unit-like).
                 let err = |what: &str| KeyError::Signing {
                     source: crate::error::ErrorCause::reason(format!("AWS-LC: {what} failed")),
@@ -751,17 +776,19 @@ mod fast {
                             &aws_lc_rs::digest::SHA256,
                         )
                         .map_err(|_| err("digest import"))?;
-                        let mut out = vec![0u8; k.public_modulus_len()];
-                        k.sign_digest(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &digest, &mut out)
+                        let mut buf = [0u8; crate::key::MAX_RSA_BITS / 8];
+                        let out = buf
+                            .get_mut(..k.public_modulus_len())
+                            .ok_or_else(|| err("RSA signing (modulus too long)"))?;
+                        k.sign_digest(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &digest, out)
                             .map_err(|_| err("RSA signing"))?;
-                        Ok(out)
+                        Ok(f(out))
                     }
                     // `try_sign`, not `sign`: the latter panics where AWS-LC reports a
                     // failure, and a failure here is a typed error like every backend's.
                     Key::Ed25519(k) => k
                         .try_sign(digest)
-                        .as_ref()
-                        .map(|s| s.as_ref().to_vec())
+                        .map(|s| f(s.as_ref()))
                         .map_err(|_| err("Ed25519 signing")),
                 }
             }

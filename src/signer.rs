@@ -964,16 +964,18 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
     // The field is ours: its canonical form is known without scanning it.
     f.append_canonical(c.header, &mut data);
     let digest: [u8; 32] = Sha256::digest(&data).into();
-    let sig = s.key.sign_digest(&digest)?;
     // The largest signature (RSA-4096, 512 bytes) is 684 base64 characters: encoded on the
-    // stack, without the chunked encoder's buffer or a string that may have to grow (a
-    // longer one, which no key makes, would take a string).
+    // stack as the backend hands it over, without the chunked encoder's buffer or a string
+    // that may have to grow (a longer one, which no key makes, would take a string).
     let mut buf = [0u8; (crate::key::MAX_RSA_BITS / 8).div_ceil(3) * 4];
-    let b: std::borrow::Cow<'_, str> = match b64.encode_slice(&sig, &mut buf) {
+    let encoded = s.key.sign_digest_with(&digest, |sig| {
+        b64.encode_slice(sig, &mut buf).map_err(|_| b64.encode(sig))
+    })?;
+    let b: std::borrow::Cow<'_, str> = match encoded {
         Ok(n) => std::str::from_utf8(&buf[..n])
             .expect("base64 is ASCII")
             .into(),
-        Err(_) => b64.encode(&sig).into(),
+        Err(long) => long.into(),
     };
 
     // Fill the rest of the last line, then fold the rest of b= in full lines.
