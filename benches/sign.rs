@@ -380,6 +380,33 @@ fn paired<RA, RB>(
     });
 }
 
+/// A signer against the [`Limit`] of its signature (what nothing can avoid: the key
+/// operation and SHA-256 of the bytes the signature covers): the pair `<label>|limit` /
+/// `limit|<label>`, and `own-work/<label>-limit`, our time less the limit's ([`difference`]),
+/// issue 21's budget per message.
+fn against_limit(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    label: &str,
+    key: &SigningKey,
+    msg: &[u8],
+    ours: &Signer,
+) {
+    let limit = Limit::of(key, msg, ours);
+    paired(
+        g,
+        &format!("{label}|limit"),
+        || ours.sign(msg).unwrap(),
+        &format!("limit|{label}"),
+        || limit.run(),
+    );
+    difference(
+        g,
+        &format!("own-work/{label}-limit"),
+        || ours.sign(msg).unwrap(),
+        || limit.run(),
+    );
+}
+
 /// One benchmark whose time is A's less B's, both timed in the same iterations (A, B, A,
 /// B, ...). [`paired`] takes each side's median from a run of its own, seconds apart, so a
 /// drift of this VM's speed between the two runs moves their difference by as much as the
@@ -447,23 +474,7 @@ fn bench_paired(c: &mut Criterion) {
                 &format!("raw-{:?}|easydkim", k.backend()),
                 || k_other.sign_digest(&digest).unwrap(),
             );
-            // What nothing can avoid: the key operation and SHA-256 of the bytes the
-            // signature covers. Our time less the limit's is the work of our own per
-            // message (issue 21's budget), from the same run.
-            let limit = Limit::of(&k_other, &msg, &ours);
-            paired(
-                &mut g,
-                "easydkim|limit",
-                || ours.sign(&msg).unwrap(),
-                "limit|easydkim",
-                || limit.run(),
-            );
-            difference(
-                &mut g,
-                "own-work/easydkim-limit",
-                || ours.sign(&msg).unwrap(),
-                || limit.run(),
-            );
+            against_limit(&mut g, "easydkim", &k_other, &msg, &ours);
             if name == "ed25519" {
                 // The default header selection (with oversigning), which most callers sign
                 // with; mail-auth given the `h=` list it makes for this message.
@@ -487,20 +498,7 @@ fn bench_paired(c: &mut Criterion) {
                     "mail-auth|easydkim-default-headers",
                     || peer.sign(&msg),
                 );
-                let limit = Limit::of(&k_other, &msg, &ours);
-                paired(
-                    &mut g,
-                    "easydkim-default-headers|limit",
-                    || ours.sign(&msg).unwrap(),
-                    "limit|easydkim-default-headers",
-                    || limit.run(),
-                );
-                difference(
-                    &mut g,
-                    "own-work/easydkim-default-headers-limit",
-                    || ours.sign(&msg).unwrap(),
-                    || limit.run(),
-                );
+                against_limit(&mut g, "easydkim-default-headers", &k_other, &msg, &ours);
             }
             if kb == 4 {
                 let pure = k.with_backend(Backend::RustCrypto);
