@@ -734,7 +734,8 @@ const _: () = assert!(DEFAULT_SIGNED_HEADERS.len() <= 64);
 
 /// No whole entry of the default list has this length and first letter.
 const NO_ENTRY: u8 = u8::MAX;
-/// More than one whole entry has this length and first letter: search those of the length.
+/// More than one whole entry has this length and first letter: compare it with every whole
+/// entry (no two do in the list as it is).
 const MANY_ENTRIES: u8 = u8::MAX - 1;
 
 /// [`DEFAULT_SIGNED_HEADERS`] indexed for [`default_entry`], made once.
@@ -742,8 +743,6 @@ struct DefaultIndex {
     /// The whole entry of a length under 32 and a first byte (its low five bits, which
     /// tell letters apart in either case): its index, [`NO_ENTRY`] or [`MANY_ENTRIES`].
     slot: [[u8; 32]; 32],
-    /// Whole entries by length.
-    by_len: Vec<Vec<usize>>,
     /// Bits of the prefix entries (`list-`, `resent-`).
     prefix: u64,
     /// Bits of the whole entries that are in [`OVERSIGNED_HEADERS`].
@@ -753,7 +752,6 @@ struct DefaultIndex {
 static DEFAULT_INDEX: std::sync::LazyLock<DefaultIndex> = std::sync::LazyLock::new(|| {
     let mut index = DefaultIndex {
         slot: [[NO_ENTRY; 32]; 32],
-        by_len: Vec::new(),
         prefix: 0,
         oversigned: 0,
     };
@@ -765,10 +763,6 @@ static DEFAULT_INDEX: std::sync::LazyLock<DefaultIndex> = std::sync::LazyLock::n
         if OVERSIGNED_HEADERS.contains(d) {
             index.oversigned |= 1 << e;
         }
-        if index.by_len.len() <= d.len() {
-            index.by_len.resize(d.len() + 1, Vec::new());
-        }
-        index.by_len[d.len()].push(e);
         if let (Some(row), Some(&first)) = (index.slot.get_mut(d.len()), d.as_bytes().first()) {
             let slot = &mut row[usize::from(first & 31)];
             *slot = if *slot == NO_ENTRY {
@@ -786,17 +780,22 @@ static DEFAULT_INDEX: std::sync::LazyLock<DefaultIndex> = std::sync::LazyLock::n
 /// looked at first does not matter.
 fn default_entry(name: &[u8]) -> Option<usize> {
     let index = &*DEFAULT_INDEX;
-    let same_length = || index.by_len.get(name.len()).map_or(&[][..], Vec::as_slice);
     let equal = |e: &usize| is_entry(name, DEFAULT_SIGNED_HEADERS[*e].as_bytes());
+    // A name of 32 bytes or more, or a slot two entries share: every whole entry.
+    let any_whole = || {
+        (0..DEFAULT_SIGNED_HEADERS.len())
+            .filter(|e| index.prefix >> e & 1 == 0)
+            .find(equal)
+    };
     // A whole entry: mostly decided by one comparison, with the one entry of the name's
     // length and first letter.
     let whole = match (index.slot.get(name.len()), name.first()) {
         (Some(row), Some(&first)) => match row[usize::from(first & 31)] {
             NO_ENTRY => None,
-            MANY_ENTRIES => same_length().iter().find(|e| equal(e)).copied(),
+            MANY_ENTRIES => any_whole(),
             e => Some(usize::from(e)).filter(equal),
         },
-        (None, _) => same_length().iter().find(|e| equal(e)).copied(),
+        (None, _) => any_whole(),
         (_, None) => None,
     };
     // Whole entries hold no `;`. A prefix entry (`list-`, `resent-`) takes any field name it
@@ -1128,6 +1127,12 @@ mod tests {
             ]
             .map(String::from),
         );
+        // Past the index's 32-byte rows.
+        names.extend([
+            "x".repeat(40),
+            format!("List-{}", "u".repeat(40)),
+            format!("resent-{};", "d".repeat(40)),
+        ]);
         // Each entry with each byte a field name can hold in each place.
         for d in DEFAULT_SIGNED_HEADERS {
             assert!(
