@@ -508,7 +508,7 @@ pub(crate) struct BodyHashers {
 
 impl BodyHashers {
     pub(crate) fn new(signers: &[&Signer]) -> Result<Self, SignError> {
-        let (first, rest) = signers.split_first().ok_or(SignError::NoRequests)?;
+        let (first, rest) = signers.split_first().ok_or_else(|| SignError::NoRequests)?;
         let c = first.options.canonicalization().body;
         let second = rest
             .iter()
@@ -560,7 +560,7 @@ pub(crate) fn finish_signatures(
             .iter()
             .find(|(bc, _)| *bc == c)
             .map(|(_, h)| h)
-            .ok_or(SignError::NoRequests)?;
+            .ok_or_else(|| SignError::NoRequests)?;
         let t = match s.options.signing_time {
             Some(t) => t,
             None => *now.get_or_insert_with(now_unix),
