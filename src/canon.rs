@@ -1289,6 +1289,83 @@ impl BodySha256 {
     }
 }
 
+/// SHA-256 of bytes known before the body is hashed (a signature's header data up to its
+/// first tag that depends on the body), advanced a block at a time while the body is
+/// hashed ([`BodyHasher::update_alongside`]). The two chains of SHA-256 rounds do not wait
+/// on each other, so the processor runs this one's blocks in the gaps of the body's
+/// chain: measured (AMD Zen 4, sha2's SHA-NI code), ten such blocks beside 64 of a body
+/// cost ~80 ns instead of ~360 ns after it. The bytes appended later, and the blocks the
+/// body left over, are hashed by [`finish`](Self::finish).
+pub(crate) struct AlongsideHash {
+    hasher: BodySha256,
+    data: Vec<u8>,
+    /// `data[..hashed]` went to the hash (a multiple of 64).
+    hashed: usize,
+}
+
+impl AlongsideHash {
+    /// Hashes `data`; more can be appended ([`data_mut`](Self::data_mut)) until
+    /// [`finish`](Self::finish).
+    pub(crate) fn new(data: Vec<u8>) -> Self {
+        AlongsideHash {
+            hasher: BodySha256::new(),
+            data,
+            hashed: 0,
+        }
+    }
+
+    /// The bytes to hash, for appending (what is there may already be hashed: it must
+    /// not change).
+    pub(crate) fn data_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.data
+    }
+
+    /// Hashes the next whole block of the data, if there is one.
+    #[inline(always)]
+    fn step(&mut self) {
+        if let Some((block, _)) = self.data[self.hashed..].split_first_chunk::<64>() {
+            // Only whole blocks went in so far: straight to the compression function.
+            debug_assert_eq!(self.hasher.buffer.get_pos(), 0);
+            self.hasher
+                .core
+                .update_blocks(Array::cast_slice_from_core(std::slice::from_ref(block)));
+            self.hashed += 64;
+        }
+    }
+
+    /// SHA-256 of all the data.
+    pub(crate) fn finish(mut self) -> [u8; 32] {
+        self.hasher.update(&self.data[self.hashed..]);
+        self.hasher.finalize()
+    }
+}
+
+/// A body's sink with an [`AlongsideHash`] that takes a block after each piece of the
+/// body: between two hash calls of the body loop, as the canonicalization of its windows
+/// is.
+struct WithAlongside<'a> {
+    sink: &'a mut HashSink,
+    other: &'a mut AlongsideHash,
+}
+
+impl Sink for WithAlongside<'_> {
+    #[inline]
+    fn emit(&mut self, data: &[u8]) {
+        self.sink.emit(data);
+    }
+
+    #[inline]
+    fn next_piece(&mut self, max: usize) -> usize {
+        self.sink.next_piece(max)
+    }
+
+    #[inline(always)]
+    fn emit_piece(&mut self, data: &[u8]) {
+        self.sink.emit_piece(data);
+        self.other.step();
+    }
+}
+
 /// Bytes gathered before they go to the hash.
 const SMALL: usize = 256;
 
@@ -1431,6 +1508,18 @@ impl BodyHasher {
     /// Feeds the next chunk of the body.
     pub fn update(&mut self, chunk: &[u8]) {
         self.canon.feed(chunk, &mut self.sink);
+    }
+
+    /// [`update`](Self::update), advancing `other` a block at a time as the body's
+    /// pieces go to the hash ([`AlongsideHash`]).
+    pub(crate) fn update_alongside(&mut self, chunk: &[u8], other: &mut AlongsideHash) {
+        self.canon.feed(
+            chunk,
+            &mut WithAlongside {
+                sink: &mut self.sink,
+                other,
+            },
+        );
     }
 
     /// Finishes the canonical body and returns its hash.

@@ -149,19 +149,37 @@ impl Folder {
     /// fold's CRLF removed (the SP after it stays, as the one SP the run becomes), since
     /// values never hold a tab, two spaces in a row or a trailing space.
     pub(crate) fn append_canonical(&self, c: Canonicalization, out: &mut Vec<u8>) {
+        self.append_canonical_from(c, 0, out);
+    }
+
+    /// [`append_canonical`](Self::append_canonical) of the text from byte `from` on: 0, or
+    /// the end of the text when an earlier call appended the canonical form of the field
+    /// as it was then (which ends with a tag's `;`, so what follows it is a SP or a fold
+    /// either way). The two calls append the canonical form of the whole field.
+    pub(crate) fn append_canonical_from(
+        &self,
+        c: Canonicalization,
+        from: usize,
+        out: &mut Vec<u8>,
+    ) {
         let field = self.out.as_bytes();
         if c == Canonicalization::Simple {
-            out.extend_from_slice(field);
+            out.extend_from_slice(&field[from..]);
             return;
         }
-        let colon = field.iter().position(|&b| b == b':').unwrap_or(field.len());
-        out.extend(field[..colon].iter().map(u8::to_ascii_lowercase));
-        out.push(b':');
-        // The value starts after the colon with a SP, or with a fold if the first tag was
-        // too long for the first line; either way that WSP is dropped.
-        let value = field.get(colon + 1..).unwrap_or_default();
-        let value = value.strip_prefix(b"\r\n").unwrap_or(value);
-        let mut value = value.strip_prefix(b" ").unwrap_or(value);
+        let mut value = if from > 0 {
+            debug_assert!(field[..from].ends_with(b";"), "not the end of a tag");
+            &field[from..]
+        } else {
+            let colon = field.iter().position(|&b| b == b':').unwrap_or(field.len());
+            out.extend(field[..colon].iter().map(u8::to_ascii_lowercase));
+            out.push(b':');
+            // The value starts after the colon with a SP, or with a fold if the first tag
+            // was too long for the first line; either way that WSP is dropped.
+            let value = field.get(colon + 1..).unwrap_or_default();
+            let value = value.strip_prefix(b"\r\n").unwrap_or(value);
+            value.strip_prefix(b" ").unwrap_or(value)
+        };
         while let Some(cr) = memchr::memchr(b'\r', value) {
             out.extend_from_slice(&value[..cr]);
             value = &value[cr + 2..];
@@ -465,15 +483,24 @@ mod tests {
 
         #[test]
         fn canonical_forms_are_the_canonicalization(pieces in pieces()) {
+            let both = [Canonicalization::Simple, Canonicalization::Relaxed];
             let mut f = Folder::new(FIELD_NAME);
+            // After each piece: the text's length, and its canonical forms then.
+            let mut starts = Vec::new();
             for (kind, text) in &pieces {
                 f.push(match kind {
                     0 => Piece::Tag(text),
                     1 => Piece::HeaderList(text),
                     _ => Piece::Base64(text),
                 });
+                let forms = both.map(|c| {
+                    let mut form = Vec::new();
+                    f.append_canonical(c, &mut form);
+                    form
+                });
+                starts.push((f.as_str().len(), forms));
             }
-            for c in [Canonicalization::Simple, Canonicalization::Relaxed] {
+            for (k, c) in both.into_iter().enumerate() {
                 let mut ours = Vec::new();
                 f.append_canonical(c, &mut ours);
                 let mut reference = Vec::new();
@@ -483,6 +510,17 @@ mod tests {
                     String::from_utf8_lossy(&ours),
                     String::from_utf8_lossy(&reference)
                 );
+                // The form of the text so far, then of the rest, as the signer appends
+                // them when the field's end waits for the body.
+                for (len, forms) in &starts {
+                    let mut split = forms[k].clone();
+                    f.append_canonical_from(c, *len, &mut split);
+                    proptest::prop_assert_eq!(
+                        String::from_utf8_lossy(&split),
+                        String::from_utf8_lossy(&reference),
+                        "split at {}", len
+                    );
+                }
             }
         }
     }

@@ -18,11 +18,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 use crate::canon::{
-    canonicalize_fields_at, canonicalize_signed_headers, BodyHash, BodyHasher, Canonicalization,
-    Canonicalizer,
+    canonicalize_fields_at, canonicalize_signed_headers, AlongsideHash, BodyHash, BodyHasher,
+    Canonicalization, Canonicalizer,
 };
 use crate::error::SignError;
 use crate::field::{Folder, Piece, FIELD_NAME};
@@ -495,8 +494,13 @@ pub fn sign_all(signers: &[&Signer], message: &[u8]) -> Result<Signed, SignError
 /// [`sign_all`] over a message the caller has already split (and whose From it checked).
 pub(crate) fn sign_parsed(signers: &[&Signer], msg: &Message<'_>) -> Result<Signed, SignError> {
     let mut hashers = BodyHashers::new(signers)?;
-    hashers.update(msg.body());
-    finish_signatures(signers, msg, hashers.finish())
+    let first = signers.first().ok_or_else(|| SignError::NoRequests)?;
+    // The first signature's header data up to its body hash is hashed alongside the body
+    // (see `AlongsideHash`).
+    let mut now = None;
+    let mut unfinished = Unfinished::new(first, msg, &mut now);
+    hashers.update_alongside(msg.body(), &mut unfinished.header_hash);
+    sign_with(signers, msg, hashers.finish(), Some(unfinished), now)
 }
 
 /// One body hasher per distinct body canonicalization among the signers: one pass each.
@@ -528,6 +532,14 @@ impl BodyHashers {
         }
     }
 
+    /// [`update`](Self::update), advancing `other` alongside the first signer's body hash.
+    fn update_alongside(&mut self, chunk: &[u8], other: &mut AlongsideHash) {
+        self.first.1.update_alongside(chunk, other);
+        if let Some((_, h)) = &mut self.second {
+            h.update(chunk);
+        }
+    }
+
     /// The hashes in the order the signers first use their canonicalizations.
     pub(crate) fn finish(self) -> Vec<(Canonicalization, BodyHash)> {
         let mut hashes = Vec::with_capacity(1 + usize::from(self.second.is_some()));
@@ -546,13 +558,23 @@ pub(crate) fn finish_signatures(
     msg: &Message<'_>,
     body_hashes: Vec<(Canonicalization, BodyHash)>,
 ) -> Result<Signed, SignError> {
+    sign_with(signers, msg, body_hashes, None, None)
+}
+
+/// [`finish_signatures`], the first signer's work before the body already done when
+/// `first` is given; `now` is the clock's time if it was read for it.
+fn sign_with<'a>(
+    signers: &[&'a Signer],
+    msg: &Message<'a>,
+    body_hashes: Vec<(Canonicalization, BodyHash)>,
+    mut first: Option<Unfinished<'a>>,
+    mut now: Option<u64>,
+) -> Result<Signed, SignError> {
     let mut warnings = msg.warnings().to_vec();
     if let Some((_, bh)) = body_hashes.first() {
         crate::message::add_body_warnings(&mut warnings, bh.longest_line, bh.bare_cr);
     }
 
-    // The clock is read only if a signer has no fixed signing time.
-    let mut now = None;
     let mut headers = Vec::with_capacity(signers.len());
     for s in signers {
         let c = s.options.canonicalization().body;
@@ -561,11 +583,11 @@ pub(crate) fn finish_signatures(
             .find(|(bc, _)| *bc == c)
             .map(|(_, h)| h)
             .ok_or_else(|| SignError::NoRequests)?;
-        let t = match s.options.signing_time {
-            Some(t) => t,
-            None => *now.get_or_insert_with(now_unix),
+        let unfinished = match first.take() {
+            Some(u) => u,
+            None => Unfinished::new(s, msg, &mut now),
         };
-        let header = sign_one(s, msg, bh, t)?;
+        let header = unfinished.finish(s, bh)?;
         if s.options.self_check
             && !crate::verifier::self_check(msg, &header, &body_hashes, &s.key.public_key())
         {
@@ -874,51 +896,31 @@ fn ses_header_names<'a>(msg: &Message<'a>, profile: Profile) -> Vec<std::borrow:
     names
 }
 
-fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<String, SignError> {
-    let opts = &s.options;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let HeaderList {
-        names,
-        selecting,
-        picks,
-    } = header_names(msg, opts);
-    let c = opts.canonicalization();
+/// A signature's work that does not need the body: its `h=` list, the field up to the first
+/// tag that does, and the SHA-256 of its header data so far (the signed fields, then that
+/// part of the field), which [`sign_parsed`] advances while it hashes the body.
+struct Unfinished<'a> {
+    field: Folder,
+    /// The `h=` list while it is not in the field yet: with `l=`, which follows the
+    /// body, it comes after it.
+    names: Option<Vec<std::borrow::Cow<'a, str>>>,
+    header_hash: AlongsideHash,
+    /// How much of the field's text is in the header data already (0: none).
+    in_data: usize,
+}
 
-    // The tags that are the same in every signature, folded when the signer was built.
-    debug_assert_eq!(
-        s.head,
-        field_head(&s.key, &s.domain, &s.selector, opts),
-        "the signer's field head is out of date"
-    );
-    let mut f = Folder::resume(&s.head);
-    // Each tag is written into one reused string from its parts (no formatting machinery:
-    // this runs for every message).
-    let mut tag = String::with_capacity(256);
-    let mut push = |f: &mut Folder, parts: &[&str]| {
-        tag.clear();
-        for p in parts {
-            tag.push_str(p);
-        }
-        f.push(Piece::Tag(&tag));
-    };
-    let mut digits = [0u8; 20];
-    push(&mut f, &["t=", decimal(t, &mut digits), ";"]);
-    if let Some(x) = opts.expire_after {
-        let x = t
-            .saturating_add(x.max(1))
-            .min(MAX_EXPIRY.max(t.saturating_add(1)));
-        push(&mut f, &["x=", decimal(x, &mut digits), ";"]);
+/// Appends `tag=value;`, written from its parts into a reused string (no formatting
+/// machinery: this runs for every message).
+fn push_tag(f: &mut Folder, tag: &mut String, parts: &[&str]) {
+    tag.clear();
+    for p in parts {
+        tag.push_str(p);
     }
-    if let Some(i) = &opts.identity {
-        // Canonical and within d= already: `Signer::identity` is the only way to set it.
-        push(&mut f, &["i=", &dkim_quoted_printable(i), ";"]);
-    }
-    if opts.body_length {
-        push(
-            &mut f,
-            &["l=", decimal(bh.canonical_length, &mut digits), ";"],
-        );
-    }
+    f.push(Piece::Tag(tag));
+}
+
+/// Appends `h=` with `names`.
+fn push_header_list(f: &mut Folder, tag: &mut String, names: &[std::borrow::Cow<'_, str>]) {
     tag.clear();
     tag.push_str("h=");
     for (k, n) in names.iter().enumerate() {
@@ -928,60 +930,136 @@ fn sign_one(s: &Signer, msg: &Message<'_>, bh: &BodyHash, t: u64) -> Result<Stri
         tag.push_str(n);
     }
     tag.push(';');
-    f.push(Piece::HeaderList(&tag));
-    // bh=: 32 bytes are 44 base64 characters.
-    let mut bh_tag = [0u8; 3 + 44 + 1];
-    bh_tag[..3].copy_from_slice(b"bh=");
-    let written = b64
-        .encode_slice(bh.digest, &mut bh_tag[3..47])
-        .expect("44 bytes hold the base64 of 32");
-    debug_assert_eq!(written, 44);
-    bh_tag[47] = b';';
-    f.push(Piece::Base64(
-        std::str::from_utf8(&bh_tag).expect("base64 is ASCII"),
-    ));
-    f.push(Piece::Base64("b="));
+    f.push(Piece::HeaderList(tag));
+}
 
-    // RFC 6376 3.7: hash the signed fields, then this header with an empty b= and no CRLF.
-    let fields_len: usize = msg.fields().iter().map(|f| f.raw().len() + 2).sum();
-    let mut data = Vec::with_capacity(fields_len + f.as_str().len() + 64);
-    // The names past `selecting` would select nothing (see `HeaderList`); the default
-    // selection knows the fields of the others.
-    match picks {
-        Some(picks) => canonicalize_fields_at(msg, picks.as_slice(), c.header, &mut data),
-        None => canonicalize_signed_headers(msg, &names[..selecting], c.header, &mut data),
+impl<'a> Unfinished<'a> {
+    /// The work before the body for signer `s`; `now` is the clock's time once read.
+    fn new(s: &'a Signer, msg: &Message<'a>, now: &mut Option<u64>) -> Self {
+        let opts = &s.options;
+        let t = match opts.signing_time {
+            Some(t) => t,
+            None => *now.get_or_insert_with(now_unix),
+        };
+        let HeaderList {
+            names,
+            selecting,
+            picks,
+        } = header_names(msg, opts);
+        let c = opts.canonicalization();
+
+        // The tags that are the same in every signature, folded when the signer was built.
+        debug_assert_eq!(
+            s.head,
+            field_head(&s.key, &s.domain, &s.selector, opts),
+            "the signer's field head is out of date"
+        );
+        let mut f = Folder::resume(&s.head);
+        let mut tag = String::with_capacity(256);
+        let mut digits = [0u8; 20];
+        push_tag(&mut f, &mut tag, &["t=", decimal(t, &mut digits), ";"]);
+        if let Some(x) = opts.expire_after {
+            let x = t
+                .saturating_add(x.max(1))
+                .min(MAX_EXPIRY.max(t.saturating_add(1)));
+            push_tag(&mut f, &mut tag, &["x=", decimal(x, &mut digits), ";"]);
+        }
+        if let Some(i) = &opts.identity {
+            // Canonical and within d= already: `Signer::identity` is the only way to set it.
+            push_tag(&mut f, &mut tag, &["i=", &dkim_quoted_printable(i), ";"]);
+        }
+
+        // RFC 6376 3.7: hash the signed fields, then this header with an empty b= and no
+        // CRLF.
+        let fields_len: usize = msg.fields().iter().map(|f| f.raw().len() + 2).sum();
+        let names_len: usize = names.iter().map(|n| n.len() + 1).sum();
+        let mut data = Vec::with_capacity(fields_len + f.as_str().len() + names_len + 128);
+        // The names past `selecting` would select nothing (see `HeaderList`); the default
+        // selection knows the fields of the others.
+        match picks {
+            Some(picks) => canonicalize_fields_at(msg, picks.as_slice(), c.header, &mut data),
+            None => canonicalize_signed_headers(msg, &names[..selecting], c.header, &mut data),
+        }
+        debug_assert_eq!(
+            {
+                let mut all = Vec::new();
+                canonicalize_signed_headers(msg, &names, c.header, &mut all);
+                all
+            },
+            data,
+            "the fields picked are not those the names select"
+        );
+        let (names, in_data) = if opts.body_length {
+            (Some(names), 0)
+        } else {
+            push_header_list(&mut f, &mut tag, &names);
+            // The field is ours: its canonical form is known without scanning it.
+            f.append_canonical(c.header, &mut data);
+            (None, f.as_str().len())
+        };
+        Unfinished {
+            field: f,
+            names,
+            header_hash: AlongsideHash::new(data),
+            in_data,
+        }
     }
-    debug_assert_eq!(
-        {
-            let mut all = Vec::new();
-            canonicalize_signed_headers(msg, &names, c.header, &mut all);
-            all
-        },
-        data,
-        "the fields picked are not those the names select"
-    );
-    // The field is ours: its canonical form is known without scanning it.
-    f.append_canonical(c.header, &mut data);
-    let digest: [u8; 32] = Sha256::digest(&data).into();
-    // The largest signature (RSA-4096, 512 bytes) is 684 base64 characters: encoded on the
-    // stack as the backend hands it over, without the chunked encoder's buffer or a string
-    // that may have to grow (a longer one, which no key makes, would take a string).
-    let mut buf = [0u8; (crate::key::MAX_RSA_BITS / 8).div_ceil(3) * 4];
-    let encoded = s.key.sign_digest_with(&digest, |sig| {
-        b64.encode_slice(sig, &mut buf).map_err(|_| b64.encode(sig))
-    })?;
-    let b: std::borrow::Cow<'_, str> = match encoded {
-        Ok(n) => std::str::from_utf8(&buf[..n])
-            .expect("base64 is ASCII")
-            .into(),
-        Err(long) => long.into(),
-    };
 
-    // Fill the rest of the last line, then fold the rest of b= in full lines.
-    f.split_anywhere(&b);
-    let mut header = f.into_string();
-    header.push_str("\r\n");
-    Ok(header)
+    /// The DKIM-Signature field (with its CRLF), given the body's hash.
+    fn finish(self, s: &Signer, bh: &BodyHash) -> Result<String, SignError> {
+        let Unfinished {
+            field: mut f,
+            names,
+            mut header_hash,
+            in_data,
+        } = self;
+        let opts = &s.options;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        if let Some(names) = names {
+            // `l=` (the body's length), then the list that waited for it.
+            let mut tag = String::with_capacity(256);
+            let mut digits = [0u8; 20];
+            let l = decimal(bh.canonical_length, &mut digits);
+            push_tag(&mut f, &mut tag, &["l=", l, ";"]);
+            push_header_list(&mut f, &mut tag, &names);
+        }
+        // bh=: 32 bytes are 44 base64 characters.
+        let mut bh_tag = [0u8; 3 + 44 + 1];
+        bh_tag[..3].copy_from_slice(b"bh=");
+        let written = b64
+            .encode_slice(bh.digest, &mut bh_tag[3..47])
+            .expect("44 bytes hold the base64 of 32");
+        debug_assert_eq!(written, 44);
+        bh_tag[47] = b';';
+        f.push(Piece::Base64(
+            std::str::from_utf8(&bh_tag).expect("base64 is ASCII"),
+        ));
+        f.push(Piece::Base64("b="));
+
+        let c = opts.canonicalization();
+        f.append_canonical_from(c.header, in_data, header_hash.data_mut());
+        let digest = header_hash.finish();
+        // The largest signature (RSA-4096, 512 bytes) is 684 base64 characters: encoded on
+        // the stack as the backend hands it over, without the chunked encoder's buffer or a
+        // string that may have to grow (a longer one, which no key makes, would take a
+        // string).
+        let mut buf = [0u8; (crate::key::MAX_RSA_BITS / 8).div_ceil(3) * 4];
+        let encoded = s.key.sign_digest_with(&digest, |sig| {
+            b64.encode_slice(sig, &mut buf).map_err(|_| b64.encode(sig))
+        })?;
+        let b: std::borrow::Cow<'_, str> = match encoded {
+            Ok(n) => std::str::from_utf8(&buf[..n])
+                .expect("base64 is ASCII")
+                .into(),
+            Err(long) => long.into(),
+        };
+
+        // Fill the rest of the last line, then fold the rest of b= in full lines.
+        f.split_anywhere(&b);
+        let mut header = f.into_string();
+        header.push_str("\r\n");
+        Ok(header)
+    }
 }
 
 /// The start of a signer's DKIM-Signature field, folded, and the column it ends at: the
