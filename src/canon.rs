@@ -1282,7 +1282,8 @@ impl BodySha256 {
         }
     }
 
-    fn finalize(mut self) -> [u8; 32] {
+    /// The digest; the hasher must not be used afterwards.
+    fn finalize(&mut self) -> [u8; 32] {
         let mut out = Default::default();
         self.core.finalize_variable_core(&mut self.buffer, &mut out);
         out.into()
@@ -1524,6 +1525,12 @@ impl BodyHasher {
 
     /// Finishes the canonical body and returns its hash.
     pub fn finish(mut self) -> BodyHash {
+        self.finish_in_place()
+    }
+
+    /// [`finish`](Self::finish) without moving the hasher (its buffers make it about half a
+    /// kilobyte); it must not be used afterwards.
+    pub(crate) fn finish_in_place(&mut self) -> BodyHash {
         self.canon.finish(&mut self.sink);
         self.sink.flush();
         BodyHash {

@@ -493,14 +493,20 @@ pub fn sign_all(signers: &[&Signer], message: &[u8]) -> Result<Signed, SignError
 
 /// [`sign_all`] over a message the caller has already split (and whose From it checked).
 pub(crate) fn sign_parsed(signers: &[&Signer], msg: &Message<'_>) -> Result<Signed, SignError> {
-    let mut hashers = BodyHashers::new(signers)?;
-    let first = signers.first().ok_or_else(|| SignError::NoRequests)?;
+    let (first, rest) = signers.split_first().ok_or_else(|| SignError::NoRequests)?;
+    let mut hashers = BodyHashers::of(first, rest);
     // The first signature's header data up to its body hash is hashed alongside the body
     // (see `AlongsideHash`).
     let mut now = None;
     let mut unfinished = Unfinished::new(first, msg, &mut now);
     hashers.update_alongside(msg.body(), &mut unfinished.header_hash);
-    sign_with(signers, msg, hashers.finish(), Some(unfinished), now)
+    sign_with(
+        signers,
+        msg,
+        hashers.finish_in_place(),
+        Some(unfinished),
+        now,
+    )
 }
 
 /// One body hasher per distinct body canonicalization among the signers: one pass each.
@@ -513,16 +519,23 @@ pub(crate) struct BodyHashers {
 impl BodyHashers {
     pub(crate) fn new(signers: &[&Signer]) -> Result<Self, SignError> {
         let (first, rest) = signers.split_first().ok_or_else(|| SignError::NoRequests)?;
+        Ok(Self::of(first, rest))
+    }
+
+    /// [`new`](Self::new) for a list split into its first signer and the rest (made where
+    /// it is returned: it holds two hashers with their buffers, about a kilobyte).
+    #[inline(always)]
+    fn of(first: &Signer, rest: &[&Signer]) -> Self {
         let c = first.options.canonicalization().body;
         let second = rest
             .iter()
             .map(|s| s.options.canonicalization().body)
             .find(|&other| other != c)
             .map(|other| (other, BodyHasher::new(other)));
-        Ok(BodyHashers {
+        BodyHashers {
             first: (c, BodyHasher::new(c)),
             second,
-        })
+        }
     }
 
     pub(crate) fn update(&mut self, chunk: &[u8]) {
@@ -541,11 +554,16 @@ impl BodyHashers {
     }
 
     /// The hashes in the order the signers first use their canonicalizations.
-    pub(crate) fn finish(self) -> Vec<(Canonicalization, BodyHash)> {
+    pub(crate) fn finish(mut self) -> Vec<(Canonicalization, BodyHash)> {
+        self.finish_in_place()
+    }
+
+    /// [`finish`](Self::finish) without moving the hashers.
+    fn finish_in_place(&mut self) -> Vec<(Canonicalization, BodyHash)> {
         let mut hashes = Vec::with_capacity(1 + usize::from(self.second.is_some()));
-        hashes.push((self.first.0, self.first.1.finish()));
-        if let Some((c, h)) = self.second {
-            hashes.push((c, h.finish()));
+        hashes.push((self.first.0, self.first.1.finish_in_place()));
+        if let Some((c, h)) = &mut self.second {
+            hashes.push((*c, h.finish_in_place()));
         }
         hashes
     }
