@@ -1334,8 +1334,8 @@ impl AlongsideHash {
         }
     }
 
-    /// SHA-256 of all the data.
-    pub(crate) fn finish(mut self) -> [u8; 32] {
+    /// SHA-256 of all the data; the hash must not be used afterwards.
+    pub(crate) fn finish(&mut self) -> [u8; 32] {
         self.hasher.update(&self.data[self.hashed..]);
         self.hasher.finalize()
     }

@@ -187,8 +187,9 @@ impl Folder {
         out.extend_from_slice(value);
     }
 
-    pub(crate) fn into_string(self) -> String {
-        self.out
+    /// The field's text, taken out (the folder is left empty).
+    pub(crate) fn take_string(&mut self) -> String {
+        std::mem::take(&mut self.out)
     }
 }
 
@@ -539,7 +540,7 @@ mod tests {
             "bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;",
         ));
         f.push(Piece::Base64(&format!("b={}", "A".repeat(344))));
-        let s = f.into_string();
+        let s = f.take_string();
         for line in s.split("\r\n") {
             assert!(line.len() <= MAX_LINE, "{line:?}");
         }

@@ -504,7 +504,7 @@ pub(crate) fn sign_parsed(signers: &[&Signer], msg: &Message<'_>) -> Result<Sign
         signers,
         msg,
         hashers.finish_in_place(),
-        Some(unfinished),
+        Some(&mut unfinished),
         now,
     )
 }
@@ -585,7 +585,7 @@ fn sign_with<'a>(
     signers: &[&'a Signer],
     msg: &Message<'a>,
     body_hashes: Vec<(Canonicalization, BodyHash)>,
-    mut first: Option<Unfinished<'a>>,
+    mut first: Option<&mut Unfinished<'a>>,
     mut now: Option<u64>,
 ) -> Result<Signed, SignError> {
     let mut warnings = msg.warnings().to_vec();
@@ -601,9 +601,13 @@ fn sign_with<'a>(
             .find(|(bc, _)| *bc == c)
             .map(|(_, h)| h)
             .ok_or_else(|| SignError::NoRequests)?;
+        let mut later;
         let unfinished = match first.take() {
             Some(u) => u,
-            None => Unfinished::new(s, msg, &mut now),
+            None => {
+                later = Unfinished::new(s, msg, &mut now);
+                &mut later
+            }
         };
         let header = unfinished.finish(s, bh)?;
         if s.options.self_check
@@ -1024,22 +1028,18 @@ impl<'a> Unfinished<'a> {
     }
 
     /// The DKIM-Signature field (with its CRLF), given the body's hash.
-    fn finish(self, s: &Signer, bh: &BodyHash) -> Result<String, SignError> {
-        let Unfinished {
-            field: mut f,
-            names,
-            mut header_hash,
-            in_data,
-        } = self;
+    /// Finished in place (it is a few hundred bytes); it must not be used afterwards.
+    fn finish(&mut self, s: &Signer, bh: &BodyHash) -> Result<String, SignError> {
+        let f = &mut self.field;
         let opts = &s.options;
         let b64 = base64::engine::general_purpose::STANDARD;
-        if let Some(names) = names {
+        if let Some(names) = self.names.take() {
             // `l=` (the body's length), then the list that waited for it.
             let mut tag = String::with_capacity(256);
             let mut digits = [0u8; 20];
             let l = decimal(bh.canonical_length, &mut digits);
-            push_tag(&mut f, &mut tag, &["l=", l, ";"]);
-            push_header_list(&mut f, &mut tag, &names);
+            push_tag(f, &mut tag, &["l=", l, ";"]);
+            push_header_list(f, &mut tag, &names);
         }
         // bh=: 32 bytes are 44 base64 characters.
         let mut bh_tag = [0u8; 3 + 44 + 1];
@@ -1055,8 +1055,8 @@ impl<'a> Unfinished<'a> {
         f.push(Piece::Base64("b="));
 
         let c = opts.canonicalization();
-        f.append_canonical_from(c.header, in_data, header_hash.data_mut());
-        let digest = header_hash.finish();
+        f.append_canonical_from(c.header, self.in_data, self.header_hash.data_mut());
+        let digest = self.header_hash.finish();
         // The largest signature (RSA-4096, 512 bytes) is 684 base64 characters: encoded on
         // the stack as the backend hands it over, without the chunked encoder's buffer or a
         // string that may have to grow (a longer one, which no key makes, would take a
@@ -1074,7 +1074,7 @@ impl<'a> Unfinished<'a> {
 
         // Fill the rest of the last line, then fold the rest of b= in full lines.
         f.split_anywhere(&b);
-        let mut header = f.into_string();
+        let mut header = f.take_string();
         header.push_str("\r\n");
         Ok(header)
     }
