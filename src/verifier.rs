@@ -15,10 +15,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-
 use crate::canon::{
-    canonicalize_header, canonicalize_signed_headers, BodyHash, BodyHasher, Canonicalization,
+    canonicalize_header, canonicalize_signed_headers, AlongsideHash, BodyHash, BodyHasher,
+    Canonicalization,
 };
 use crate::error::MessageError;
 use crate::failure::FailureReason;
@@ -682,14 +681,21 @@ fn check_with_key(
         }
     }
 
-    // Body hash, shared between signatures with the same canonicalization and limit.
+    // The header data does not depend on the body: made first, so that its SHA-256 runs
+    // alongside the body's when the body is hashed here (see `AlongsideHash`).
     let c = sig.canonicalization;
+    let mut data = Vec::with_capacity(1024);
+    canonicalize_signed_headers(msg, sig.headers(), c.header, &mut data);
+    canonicalize_header(c.header, &sig.unsigned_header, &mut data);
+    data.truncate(data.len() - 2);
+    let mut header_hash = AlongsideHash::new(data);
+    // Body hash, shared between signatures with the same canonicalization and limit.
     let bh = *body_hashes
         .entry((c.body, sig.body_length))
         .or_insert_with(|| {
             let mut h = BodyHasher::with_limit(c.body, sig.body_length);
-            h.update(msg.body());
-            h.finish()
+            h.update_alongside(msg.body(), &mut header_hash);
+            h.finish_in_place()
         });
     let fail = |r| VerificationResult::new(Status::Fail, Some(r));
     if let Some(l) = sig.body_length {
@@ -709,11 +715,7 @@ fn check_with_key(
         return fail(FailureReason::BodyHashMismatch);
     }
 
-    let mut data = Vec::with_capacity(1024);
-    canonicalize_signed_headers(msg, sig.headers(), c.header, &mut data);
-    canonicalize_header(c.header, &sig.unsigned_header, &mut data);
-    data.truncate(data.len() - 2);
-    let digest: [u8; 32] = Sha256::digest(&data).into();
+    let digest = header_hash.finish();
     if !cached.verify_digest(key, &digest, &sig.signature) {
         return fail(FailureReason::SignatureMismatch);
     }
@@ -789,7 +791,7 @@ mod tests {
     #[test]
     fn a_weak_ed25519_key_never_verifies() {
         use curve25519_dalek::{constants::ED25519_BASEPOINT_POINT, Scalar};
-        use sha2::{Digest as _, Sha512};
+        use sha2::{Digest as _, Sha256, Sha512};
         let signer_key = crate::key::SigningKey::from_ed25519_seed_base64(
             "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=",
         )
