@@ -248,11 +248,21 @@ pub struct Signer {
     domain: DomainName,
     selector: Selector,
     options: SignOptions,
-    /// The start of every DKIM-Signature field this signer writes, folded: the field name
-    /// and the tags that do not change from message to message (`v=`, `a=`, `c=`, `d=`,
-    /// `s=`, and `q=` in the SES profiles), with the column it ends at. Made again by each
-    /// method that changes one of them ([`field_head`]).
-    head: (String, usize),
+    /// The start of every DKIM-Signature field this signer writes: the field name and the
+    /// tags that do not change from message to message (`v=`, `a=`, `c=`, `d=`, `s=`, and
+    /// `q=` in the SES profiles). Made again by each method that changes one of them
+    /// ([`field_head`]).
+    head: FieldHead,
+}
+
+/// The start of a signer's DKIM-Signature fields ([`field_head`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FieldHead {
+    /// Folded, with the column it ends at ([`Folder::resume`]).
+    folded: (String, usize),
+    /// Its canonical form under the signer's header canonicalization, as the header data
+    /// holds it (the rest of the field follows it: [`Folder::append_canonical_from`]).
+    canonical: Vec<u8>,
 }
 
 impl Signer {
@@ -927,7 +937,7 @@ struct Unfinished<'a> {
     /// body, it comes after it.
     names: Option<Vec<std::borrow::Cow<'a, str>>>,
     header_hash: AlongsideHash,
-    /// How much of the field's text is in the header data already (0: none).
+    /// How much of the field's text is in the header data already.
     in_data: usize,
 }
 
@@ -976,7 +986,7 @@ impl<'a> Unfinished<'a> {
             field_head(&s.key, &s.domain, &s.selector, opts),
             "the signer's field head is out of date"
         );
-        let mut f = Folder::resume(&s.head);
+        let mut f = Folder::resume(&s.head.folded);
         let mut tag = String::with_capacity(256);
         let mut digits = [0u8; 20];
         push_tag(&mut f, &mut tag, &["t=", decimal(t, &mut digits), ";"]);
@@ -1011,12 +1021,15 @@ impl<'a> Unfinished<'a> {
             data,
             "the fields picked are not those the names select"
         );
+        // The field is ours: its canonical form is known without scanning it, and that of
+        // its head is the signer's.
+        data.extend_from_slice(&s.head.canonical);
+        let head_len = s.head.folded.0.len();
         let (names, in_data) = if opts.body_length {
-            (Some(names), 0)
+            (Some(names), head_len)
         } else {
             push_header_list(&mut f, &mut tag, &names);
-            // The field is ours: its canonical form is known without scanning it.
-            f.append_canonical(c.header, &mut data);
+            f.append_canonical_from(c.header, head_len, &mut data);
             (None, f.as_str().len())
         };
         Unfinished {
@@ -1080,15 +1093,15 @@ impl<'a> Unfinished<'a> {
     }
 }
 
-/// The start of a signer's DKIM-Signature field, folded, and the column it ends at: the
-/// name and the tags before `t=`, which depend only on the key's algorithm, the names and
-/// the canonicalization and profile options.
+/// The start of a signer's DKIM-Signature field: the name and the tags before `t=`, which
+/// depend only on the key's algorithm, the names and the canonicalization and profile
+/// options.
 fn field_head(
     key: &SigningKey,
     domain: &DomainName,
     selector: &Selector,
     opts: &SignOptions,
-) -> (String, usize) {
+) -> FieldHead {
     let c = opts.canonicalization();
     let (ch, cb) = (c.header.as_str(), c.body.as_str());
     let (d, sel) = (domain.as_str(), selector.as_str());
@@ -1109,7 +1122,12 @@ fn field_head(
             tag(&mut f, &["s=", sel, ";"]);
         }
     }
-    f.head()
+    let mut canonical = Vec::new();
+    f.append_canonical(c.header, &mut canonical);
+    FieldHead {
+        folded: f.head(),
+        canonical,
+    }
 }
 
 /// `n` in decimal, written at the end of `buf`.
