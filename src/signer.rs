@@ -933,8 +933,8 @@ fn ses_header_names<'a>(msg: &Message<'a>, profile: Profile) -> Vec<std::borrow:
 /// part of the field), which [`sign_parsed`] advances while it hashes the body.
 struct Unfinished<'a> {
     field: Folder,
-    /// The `h=` list while it is not in the field yet: with `l=`, which follows the
-    /// body, it comes after it.
+    /// The `h=` list while it is not in the field yet: it follows `l=`, which needs the
+    /// body.
     names: Option<Vec<std::borrow::Cow<'a, str>>>,
     header_hash: AlongsideHash,
     /// How much of the field's text is in the header data already.
