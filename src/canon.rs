@@ -1766,6 +1766,42 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Hashing data alongside a body changes neither hash: the body's is the one
+        /// `update` gives, and the other is SHA-256 of all its data (what was there before
+        /// the body, taken a block per piece of it, then what was appended), whatever the
+        /// body, its chunks, the data's length and the canonicalization.
+        #[test]
+        fn a_hash_alongside_the_body_changes_neither(
+            pieces in proptest::collection::vec(proptest::sample::select(BODY_PIECES), 0..300),
+            split in 0usize..10_000,
+            before in 0usize..1_500,
+            after in 0usize..200,
+            relaxed in proptest::bool::ANY,
+        ) {
+            use sha2::Digest as _;
+            let b = pieces.concat();
+            let c = if relaxed { Canonicalization::Relaxed } else { Canonicalization::Simple };
+            let data: Vec<u8> = (0..before + after).map(|i| (i * 7 + 3) as u8).collect();
+            let (first, rest) = b.split_at(split.min(b.len()));
+
+            let mut plain = BodyHasher::new(c);
+            plain.update(first);
+            plain.update(rest);
+            let mut along = BodyHasher::new(c);
+            let mut other = AlongsideHash::new(data[..before].to_vec());
+            along.update_alongside(first, &mut other);
+            along.update_alongside(rest, &mut other);
+            // The steps took whole blocks of what was there, never more.
+            proptest::prop_assert!(other.hashed % 64 == 0 && other.hashed <= before);
+            other.data_mut().extend_from_slice(&data[before..]);
+
+            proptest::prop_assert_eq!(along.finish(), plain.finish());
+            let digest: [u8; 32] = sha2::Sha256::digest(&data).into();
+            proptest::prop_assert_eq!(other.finish(), digest);
+        }
+    }
+
     fn body(c: Canonicalization, b: &[u8]) -> Vec<u8> {
         Canonicalizer::new(c, c).canonicalize_body(b)
     }

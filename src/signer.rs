@@ -1106,20 +1106,20 @@ fn field_head(
     let (ch, cb) = (c.header.as_str(), c.body.as_str());
     let (d, sel) = (domain.as_str(), selector.as_str());
     let mut f = Folder::new(FIELD_NAME);
-    let tag = |f: &mut Folder, parts: &[&str]| f.push(Piece::Tag(&parts.concat()));
+    let mut tag = String::new();
     f.push(Piece::Tag("v=1;"));
-    tag(&mut f, &["a=", key.algorithm().as_str(), ";"]);
+    push_tag(&mut f, &mut tag, &["a=", key.algorithm().as_str(), ";"]);
     match opts.profile {
         Profile::SesCompatible | Profile::SesOperator => {
             f.push(Piece::Tag("q=dns/txt;"));
-            tag(&mut f, &["c=", ch, "/", cb, ";"]);
-            tag(&mut f, &["s=", sel, ";"]);
-            tag(&mut f, &["d=", d, ";"]);
+            push_tag(&mut f, &mut tag, &["c=", ch, "/", cb, ";"]);
+            push_tag(&mut f, &mut tag, &["s=", sel, ";"]);
+            push_tag(&mut f, &mut tag, &["d=", d, ";"]);
         }
         Profile::Standard => {
-            tag(&mut f, &["c=", ch, "/", cb, ";"]);
-            tag(&mut f, &["d=", d, ";"]);
-            tag(&mut f, &["s=", sel, ";"]);
+            push_tag(&mut f, &mut tag, &["c=", ch, "/", cb, ";"]);
+            push_tag(&mut f, &mut tag, &["d=", d, ";"]);
+            push_tag(&mut f, &mut tag, &["s=", sel, ";"]);
         }
     }
     let mut canonical = Vec::new();
