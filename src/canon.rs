@@ -1793,7 +1793,7 @@ mod tests {
             along.update_alongside(first, &mut other);
             along.update_alongside(rest, &mut other);
             // The steps took whole blocks of what was there, never more.
-            proptest::prop_assert!(other.hashed % 64 == 0 && other.hashed <= before);
+            proptest::prop_assert!(other.hashed.is_multiple_of(64) && other.hashed <= before);
             other.data_mut().extend_from_slice(&data[before..]);
 
             proptest::prop_assert_eq!(along.finish(), plain.finish());
